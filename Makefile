@@ -1,0 +1,52 @@
+# Gridwhistle — one command per job. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PY := .venv/bin/python
+UV := .venv/bin/uv
+STAMP := .venv/.installed
+
+.PHONY: help install run test test-unit test-connected lint bench stack-up stack-down stack-status clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(PY) || python3 -m venv .venv
+	@test -x $(UV) || $(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.8
+	$(UV) pip sync --quiet --python $(PY) requirements.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP) ## create or update .venv from the lock file
+
+lock: ## re-resolve requirements.lock from pyproject.toml
+	$(UV) pip compile --quiet --python $(PY) pyproject.toml --extra dev -o requirements.lock
+
+stack-up: install ## install (if missing) and start RabbitMQ, FerretDB and Prometheus on 127.0.0.1
+	$(PY) -m shared.stack up
+
+stack-down: install ## stop what stack-up started
+	$(PY) -m shared.stack down
+
+stack-status: install ## show each stack component and its health
+	$(PY) -m shared.stack status
+
+run: install ## the whole system on this machine: stack, three services, bots, simulator, live console
+	.venv/bin/gridwhistle run
+
+test: install stack-up lint ## everything: lint, unit, in-memory, connected and e2e tests
+	$(PY) -m pytest tests
+
+test-unit: install ## unit and in-memory tests only (no services needed)
+	$(PY) -m pytest tests -m "unit or inmemory"
+
+lint: install ## ruff and mypy (strict)
+	.venv/bin/ruff check shared services tests
+	.venv/bin/ruff format --check shared services tests
+	.venv/bin/mypy
+
+bench: install stack-up ## throughput and memory figures (printed, not asserted in unit tests)
+	.venv/bin/gridwhistle bench
+
+clean: ## remove caches (keeps .venv and .state)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache

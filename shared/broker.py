@@ -1,0 +1,212 @@
+"""The one broker factory, publishing helpers and the dead-letter middleware.
+
+Policy, written once here for every service:
+- publishing: persistent messages, publisher confirms, ``mandatory`` and an unroutable
+  publish raised as ``UnroutableError`` (FastStream's default returns a non-ack instead);
+- consuming: bounded prefetch (FastStream's default is unlimited) and ``NACK_ON_ERROR``
+  stated on every subscriber; a failure the message can never recover from (validation,
+  ``PermanentError``), or one that has used up its deliveries, is published to ``gw.dead``
+  with the reason in its headers and then acked; anything else is requeued. The queue's
+  own ``x-delivery-limit`` remains the backstop when a consumer dies mid-message.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import aio_pika
+from aio_pika.exceptions import DeliveryError
+from faststream import BaseMiddleware
+from faststream.exceptions import HandlerException
+from faststream.rabbit import Channel, RabbitBroker
+from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
+from pamqp.commands import Basic
+
+from shared import topology
+from shared.errors import UnroutableError, describe_error, is_permanent
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from prometheus_client import CollectorRegistry
+
+    from shared.contracts import Command, Event
+    from shared.settings import GwSettings
+
+log = logging.getLogger("gridwhistle.broker")
+
+PUBLISH_TIMEOUT = 10.0
+
+
+def subscriber_channel(prefetch: int) -> Channel:
+    """Channel for one subscriber: bounded prefetch, confirms, unroutable raises."""
+    return Channel(prefetch_count=prefetch, publisher_confirms=True, on_return_raises=True)
+
+
+def delivery_count(raw: aio_pika.IncomingMessage) -> int:
+    value = (raw.headers or {}).get(topology.HEADER_DELIVERY_COUNT, 0)
+    return int(value) if isinstance(value, int | str) and str(value).isdigit() else 0
+
+
+class DeadLetterMiddleware(BaseMiddleware):
+    """Dead-letters, with the reason, what failed permanently or ran out of deliveries."""
+
+    async def after_processed(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_val: BaseException | None = None,
+        exc_tb: TracebackType | None = None,
+    ) -> bool | None:
+        if exc_val is None or isinstance(exc_val, HandlerException | BaseExceptionGroup):
+            return False
+        if not isinstance(exc_val, Exception):
+            return False  # cancellation, shutdown: let the message be redelivered
+        raw = self.msg
+        if not isinstance(raw, aio_pika.IncomingMessage):
+            return False
+        attempts = delivery_count(raw) + 1
+        permanent = is_permanent(exc_val)
+        if not permanent and attempts < topology.DELIVERY_LIMIT:
+            log.warning(
+                "handler failed, message requeued",
+                extra={"attempt": attempts, "error": describe_error(exc_val), "message_id": raw.message_id},
+            )
+            return False
+        subscriber = self.context.get_local("handler_")
+        queue_name = getattr(getattr(subscriber, "queue", None), "name", None)
+        broker = self.context.get("broker")
+        if not queue_name or broker is None:
+            return False
+        reason = (
+            describe_error(exc_val)
+            if permanent
+            else f"gave up after {attempts} deliveries: {describe_error(exc_val)}"
+        )
+        headers: dict[str, Any] = dict(raw.headers or {})
+        headers.update(
+            {
+                topology.HEADER_ERROR: reason,
+                topology.HEADER_ERROR_TYPE: "permanent" if permanent else "retries_exhausted",
+                topology.HEADER_SOURCE_QUEUE: queue_name,
+                topology.HEADER_ORIGINAL_EXCHANGE: raw.exchange or "",
+                topology.HEADER_ORIGINAL_ROUTING_KEY: raw.routing_key or "",
+            }
+        )
+        try:
+            await broker.publish(
+                raw.body,
+                exchange=topology.DEAD,
+                routing_key=queue_name,
+                headers=headers,
+                persist=True,
+                mandatory=True,
+                content_type=raw.content_type,
+                message_id=raw.message_id,
+                correlation_id=raw.correlation_id,
+                message_type=raw.type,
+                timeout=PUBLISH_TIMEOUT,
+            )
+        except Exception as publish_error:  # keep the message: requeue instead
+            log.error(
+                "dead-lettering failed, message requeued", extra={"error": describe_error(publish_error)}
+            )
+            return False
+        log.warning(
+            "message dead-lettered",
+            extra={"queue": queue_name, "reason": reason, "message_id": raw.message_id},
+        )
+        return True  # handled: the acknowledgement middleware acks it
+
+
+def make_broker(
+    settings: GwSettings,
+    *,
+    service: str,
+    metrics_registry: CollectorRegistry | None = None,
+    amqp_url: str | None = None,
+) -> RabbitBroker:
+    """The broker every Gridwhistle process uses (no connection until ``start()``)."""
+    middlewares: list[Any] = [DeadLetterMiddleware]
+    if metrics_registry is not None:
+        middlewares.insert(0, RabbitPrometheusMiddleware(registry=metrics_registry, app_name=service))
+    return RabbitBroker(
+        amqp_url or settings.amqp_url,
+        default_channel=subscriber_channel(settings.prefetch),
+        graceful_timeout=settings.graceful_timeout,
+        app_id=f"gridwhistle-{service}",
+        middlewares=middlewares,
+        logger=logging.getLogger(f"gridwhistle.{service}.faststream"),
+        log_level=logging.DEBUG,  # per-message "received/processed" lines stay out of INFO
+        reconnect_interval=2.0,
+    )
+
+
+async def publish_confirmed(
+    broker: RabbitBroker,
+    body: Any,
+    *,
+    exchange: Any,
+    routing_key: str,
+    message_id: str | None = None,
+    correlation_id: str | None = None,
+    message_type: str | None = None,
+    headers: dict[str, Any] | None = None,
+) -> None:
+    """Publish persistently and return only once the broker confirmed it.
+
+    Raises ``UnroutableError`` when no queue is bound for the routing key, and
+    ``DeliveryError`` (or a connection error) when the broker did not take it.
+    """
+    try:
+        result = await broker.publish(
+            body,
+            exchange=exchange,
+            routing_key=routing_key,
+            persist=True,
+            mandatory=True,
+            message_id=message_id,
+            correlation_id=correlation_id,
+            message_type=message_type,
+            headers=headers,
+            content_type="application/json",
+            timeout=PUBLISH_TIMEOUT,
+        )
+    except DeliveryError as error:
+        if error.message is not None:  # the broker returned the message: unroutable
+            raise UnroutableError(f"no queue bound for {exchange_name(exchange)}/{routing_key}") from error
+        raise
+    if result is not None and not isinstance(result, Basic.Ack):
+        raise UnroutableError(f"publish to {exchange_name(exchange)}/{routing_key} not confirmed: {result!r}")
+
+
+def exchange_name(exchange: Any) -> str:
+    return str(getattr(exchange, "name", exchange))
+
+
+async def publish_event(broker: RabbitBroker, event: Event) -> None:
+    """Publish an event on ``gw.events`` with its contract routing key."""
+    event_type: str = event.event_type
+    await publish_confirmed(
+        broker,
+        event.model_dump(mode="json"),
+        exchange=topology.EVENTS,
+        routing_key=topology.event_routing_key(event.town_id, event.grid_id, event_type),
+        message_id=str(event.message_id),
+        correlation_id=event.correlation_id or str(event.matter_id),
+        message_type=event_type,
+    )
+
+
+async def publish_command(broker: RabbitBroker, command: Command) -> None:
+    """Publish a command on ``gw.commands`` with its contract routing key."""
+    command_type: str = command.command_type
+    await publish_confirmed(
+        broker,
+        command.model_dump(mode="json"),
+        exchange=topology.COMMANDS,
+        routing_key=topology.command_routing_key(command.town_id, command_type),
+        message_id=str(command.message_id),
+        correlation_id=command.correlation_id or str(command.matter_id),
+        message_type=command_type,
+    )

@@ -1,0 +1,155 @@
+"""What every service process shares: its runtime (broker, database, registry, metrics),
+a lifespan that connects, declares the topology and starts consuming, and the server.
+
+A service package provides ``create_app(settings)``; ``shared.service`` gives it a
+``ServiceRuntime`` built without I/O, started in the lifespan and stopped gracefully
+(FastStream waits up to ``graceful_timeout`` for in-flight messages, then the database
+client closes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from shared.broker import make_broker
+from shared.http import HealthCheck, ops_router
+from shared.mongo import MongoDoc, make_mongo_client
+from shared.registry import Registry, load_registry
+from shared.topology import Topology, declare_topology, topology_for
+
+if TYPE_CHECKING:
+    from faststream.rabbit import RabbitBroker
+    from pymongo.asynchronous.database import AsyncDatabase
+    from pymongo.asynchronous.mongo_client import AsyncMongoClient
+
+    from shared.settings import GwSettings
+
+log = logging.getLogger("gridwhistle.service")
+
+STARTUP_RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
+
+
+@dataclass
+class ServiceRuntime:
+    """Everything a service's handlers need, created once per process."""
+
+    service: str
+    settings: GwSettings
+    registry: Registry
+    topology: Topology
+    broker: RabbitBroker
+    mongo: AsyncMongoClient[MongoDoc]
+    metrics: CollectorRegistry
+    background: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @property
+    def db(self) -> AsyncDatabase[MongoDoc]:
+        return self.mongo[self.settings.mongo_db]
+
+    async def broker_healthy(self) -> bool:
+        return await self.broker.ping(timeout=2.0)
+
+    async def mongo_healthy(self) -> bool:
+        await self.db.command("ping")
+        return True
+
+    def health_checks(self) -> Mapping[str, HealthCheck]:
+        return {"rabbitmq": self.broker_healthy, "mongodb": self.mongo_healthy}
+
+
+def build_runtime(settings: GwSettings, service: str, *, registry: Registry | None = None) -> ServiceRuntime:
+    """Build (not connect) the runtime; loading the registry validates it and fails fast."""
+    registry = registry or load_registry(settings.registry_path)
+    metrics = CollectorRegistry(auto_describe=True)
+    return ServiceRuntime(
+        service=service,
+        settings=settings,
+        registry=registry,
+        topology=topology_for(registry),
+        broker=make_broker(settings, service=service, metrics_registry=metrics),
+        mongo=make_mongo_client(settings),
+        metrics=metrics,
+    )
+
+
+async def connect_with_retry(what: str, connect: Callable[[], Awaitable[Any]]) -> None:
+    """Keep trying a dependency at start-up, saying so, instead of crashing the process."""
+    attempt = 0
+    while True:
+        try:
+            await connect()
+            return
+        except Exception as error:
+            delay = STARTUP_RETRY_SECONDS[min(attempt, len(STARTUP_RETRY_SECONDS) - 1)]
+            attempt += 1
+            log.warning(
+                "dependency not ready, retrying",
+                extra={"dependency": what, "attempt": attempt, "retry_in_s": delay, "error": type(error).__name__},
+            )
+            await asyncio.sleep(delay)
+
+
+async def start_runtime(
+    runtime: ServiceRuntime, *, on_started: Callable[[ServiceRuntime], Awaitable[None]] | None = None
+) -> None:
+    await connect_with_retry("mongodb", runtime.mongo_healthy)
+    await connect_with_retry("rabbitmq", runtime.broker.connect)
+    await declare_topology(runtime.broker, runtime.topology)
+    if on_started is not None:
+        await on_started(runtime)
+    await runtime.broker.start()
+    log.info("service started", extra={"service": runtime.service, "queues": len(runtime.topology.queues)})
+
+
+async def stop_runtime(runtime: ServiceRuntime) -> None:
+    for task in runtime.background:
+        task.cancel()
+    await asyncio.gather(*runtime.background, return_exceptions=True)
+    await runtime.broker.stop()  # waits for in-flight handlers (graceful_timeout)
+    await runtime.mongo.close()
+    log.info("service stopped", extra={"service": runtime.service})
+
+
+def create_service_app(
+    runtime: ServiceRuntime,
+    *,
+    title: str,
+    on_started: Callable[[ServiceRuntime], Awaitable[None]] | None = None,
+) -> FastAPI:
+    """A FastAPI app whose lifespan runs the runtime; ``/healthz`` and ``/metrics`` included."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await start_runtime(runtime, on_started=on_started)
+        try:
+            yield
+        finally:
+            await stop_runtime(runtime)
+
+    app = FastAPI(title=title, lifespan=lifespan)
+    app.state.runtime = runtime
+    app.include_router(ops_router(runtime.service, runtime.metrics, runtime.health_checks))
+    return app
+
+
+def serve(app: FastAPI, *, port: int, host: str = "127.0.0.1", graceful_timeout: float = 20.0) -> None:
+    """Run one service until SIGINT/SIGTERM; in-flight work finishes before exit."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,  # shared.logging already routes uvicorn's loggers
+        timeout_graceful_shutdown=int(graceful_timeout),
+        lifespan="on",
+    )
+    uvicorn.Server(config).run()

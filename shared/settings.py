@@ -1,0 +1,65 @@
+"""Typed settings shared by every service and tool.
+
+Only this module reads the environment. Every value has the prefix ``GW_`` and a sane
+local default, so a fresh checkout runs against the local stack without any set-up.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+"""The checkout (or installed tree) that holds ``deploy/``; paths default relative to it."""
+
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+DEFAULT_MONGO_URL = "mongodb://127.0.0.1:27017"
+
+
+class GwSettings(BaseSettings):
+    """Settings every Gridwhistle process understands (environment prefix ``GW_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="GW_", extra="ignore", frozen=True)
+
+    amqp_url: str = Field(DEFAULT_AMQP_URL, description="RabbitMQ connection URL")
+    amqp_management_url: str = Field(
+        "http://guest:guest@127.0.0.1:15672",
+        description="RabbitMQ management API (queue depths, vhosts, users)",
+    )
+    mongo_url: str = Field(DEFAULT_MONGO_URL, description="MongoDB (or Mongo-wire) connection URL")
+    mongo_db: str = Field("gridwhistle", description="Database holding the read models")
+    registry_path: Path = Field(
+        PROJECT_ROOT / "deploy" / "config" / "registry" / "changjia.yaml",
+        description="Registry YAML (towns, grids, staff, departments)",
+    )
+    rules_path: Path = Field(
+        PROJECT_ROOT / "deploy" / "config" / "routing.yaml",
+        description="Routing rules YAML (category x severity -> tier, departments, deadlines)",
+    )
+    prefetch: int = Field(32, ge=1, le=1000, description="Prefetch per subscriber")
+    log_level: str = Field("INFO", description="Log level")
+    log_format: Literal["json", "console"] = Field("json", description="Log line format")
+    token_secret: SecretStr = Field(
+        SecretStr("gridwhistle-dev-secret-change-me"),
+        description="HMAC secret signing grid bearer tokens and Open311 api keys",
+    )
+    state_dir: Path = Field(PROJECT_ROOT / ".state", description="Local stack state (data, logs, pids)")
+    graceful_timeout: float = Field(
+        20.0, gt=0, description="Seconds to finish in-flight messages on shutdown"
+    )
+
+    @property
+    def amqp_host_port(self) -> tuple[str, int]:
+        parts = urlsplit(self.amqp_url)
+        return parts.hostname or "127.0.0.1", parts.port or 5672
+
+    @property
+    def mongo_host_port(self) -> tuple[str, int]:
+        netloc = urlsplit(self.mongo_url).netloc.rsplit("@", 1)[-1]
+        first = netloc.split(",")[0]
+        host, _, port = first.partition(":")
+        return host or "127.0.0.1", int(port or 27017)
