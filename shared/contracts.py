@@ -130,6 +130,8 @@ class MatterAccepted(Event):
     round: int
     by: str
     role: Literal["lead", "supporting"] = "lead"
+    waited_seconds: float = Field(0.0, ge=0)  # since this round was dispatched
+    on_time: bool = True  # accepted before accept_by
 
 
 class MatterReturned(Event):
@@ -163,6 +165,8 @@ class MatterResolved(Event):
     role: Literal["lead", "supporting"] = "lead"
     note: str = ""
     supervised: bool = False  # a supervisor stepped in (escalated or returned to supervision)
+    handling_seconds: float = Field(0.0, ge=0)  # since the matter was reported
+    on_time: bool = True  # resolved before resolve_by
 
 
 class MatterClosed(Event):
