@@ -12,13 +12,12 @@ excluded from ``repr``, so it never reaches a log line by accident.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 from uuid import UUID, uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
-if TYPE_CHECKING:
-    from shared.domain import Category, Channel, Priority, ReporterRole, Severity, Tier
+from shared.domain import Category, Channel, Priority, ReporterRole, Severity, Tier
 
 SCHEMA_VERSION = 1
 
