@@ -185,7 +185,7 @@ def build_topology(town_ids: Iterable[str], department_ids: Iterable[str]) -> To
 
 
 def topology_for(registry: Registry) -> Topology:
-    towns = [t.town_id for t in registry.towns]
+    towns = list(registry.town_ids)
     departments = [d.department_id for d in registry.all_departments()]
     return build_topology(towns, departments)
 
