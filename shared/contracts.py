@@ -120,6 +120,7 @@ class MatterDispatched(Event):
     priority: Priority
     rule_id: str
     reason: Literal["reported", "returned", "whistled", "rerouted", "reopened"] = "reported"
+    report_id: str | None = None  # the reporter's reference, shown in department inboxes
     accept_by: AwareDatetime
     resolve_by: AwareDatetime
 
