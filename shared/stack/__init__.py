@@ -1,0 +1,28 @@
+"""The local dev stack: ``gridwhistle stack up|down|status`` and its plain function API.
+
+RabbitMQ (Debian package) with epmd, FerretDB (Mongo wire, built from deploy/local/ferretdb) and
+Prometheus (Debian package), all bound to 127.0.0.1, with state under ``settings.state_dir``.
+Nothing happens at import time.
+
+    from shared.stack import stack_up, stack_status, stack_down
+    stack_up(GwSettings(), ["rabbitmq", "mongo"])
+"""
+
+from shared.stack.cli import console_say, print_stack_error, stack_app
+from shared.stack.core import stack_down, stack_status, stack_up
+from shared.stack.model import Action, ComponentStatus, SelectionError, StackError, StackUpError, UpResult
+
+__all__ = [
+    "Action",
+    "ComponentStatus",
+    "SelectionError",
+    "StackError",
+    "StackUpError",
+    "UpResult",
+    "console_say",
+    "print_stack_error",
+    "stack_app",
+    "stack_down",
+    "stack_status",
+    "stack_up",
+]

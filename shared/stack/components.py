@@ -1,0 +1,396 @@
+"""The stack's components: how each one is installed, started, checked and stopped."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import string
+import subprocess
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from shared.stack import health
+from shared.stack.install import apt_install, go_build
+from shared.stack.model import (
+    EPMD,
+    EPMD_PORT,
+    LOOPBACK,
+    PROMETHEUS_ADDRESS,
+    RABBITMQ_NODENAME,
+    Health,
+    ProcSignature,
+    StackError,
+    StackPaths,
+    UpResult,
+    bind_host,
+    ferretdb_argv,
+    format_address,
+    is_local_host,
+    parse_amqp_url,
+    prometheus_argv,
+    rabbitmq_env,
+    render_enabled_plugins,
+    render_rabbitmq_conf,
+)
+from shared.stack.procs import is_alive, is_ours, owned_pid, port_open, read_pidfile, read_tail, terminate
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from shared.settings import GwSettings
+
+RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+RABBITMQCTL = Path("/usr/lib/rabbitmq/bin/rabbitmqctl")
+PROMETHEUS_BIN = Path("/usr/bin/prometheus")
+EPMD_CANDIDATES = (Path("/usr/bin/epmd"), Path("/usr/lib/erlang/bin/epmd"))
+
+
+@dataclass
+class StackContext:
+    """What every component needs: settings, paths, a progress printer and a cancel flag."""
+
+    settings: GwSettings
+    paths: StackPaths
+    say: Callable[[str, str], None] = lambda component, message: None
+    record: Callable[[UpResult], None] = lambda result: None
+    """Receives the results of dependencies brought up on the way (epmd for RabbitMQ)."""
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+class Component(ABC):
+    """A process the stack may run. Subclasses describe it; ``shared.stack.core`` drives it."""
+
+    name: ClassVar[str]
+    programs: ClassVar[frozenset[str]]
+    start_timeout: ClassVar[float] = 30.0
+
+    def __init__(self, ctx: StackContext) -> None:
+        self.ctx = ctx
+        self.proc: subprocess.Popen[bytes] | None = None
+        """Set when this process started the component (gives the exit code on early death)."""
+
+    @property
+    def paths(self) -> StackPaths:
+        return self.ctx.paths
+
+    @property
+    def settings(self) -> GwSettings:
+        return self.ctx.settings
+
+    def say(self, message: str) -> None:
+        self.ctx.say(self.name, message)
+
+    @abstractmethod
+    def address(self) -> tuple[str, int]: ...
+
+    @property
+    def address_text(self) -> str:
+        return format_address(*self.address())
+
+    def is_local(self) -> bool:
+        return is_local_host(self.address()[0])
+
+    def dependencies(self) -> list[Component]:
+        """Components that must be up before this one can start."""
+        return []
+
+    def signature(self) -> ProcSignature:
+        return ProcSignature(self.name, str(self.paths.state), self.programs)
+
+    def pid(self) -> int | None:
+        """Our live process for this component, if any (verified through /proc)."""
+        return owned_pid(self.paths.pidfile(self.name), self.signature())
+
+    @abstractmethod
+    def health(self, timeout: float = 2.0) -> Health: ...
+
+    def probe(self, timeout: float = 2.0) -> Health:
+        """Health, answering at once when nothing listens on a local address (drivers retry until timeout)."""
+        if self.is_local() and not port_open(*self.address(), timeout=0.3):
+            return Health(False, "connection refused")
+        return self.health(timeout)
+
+    def install(self) -> None:  # noqa: B027 - optional hook
+        """Make sure the program exists (apt, go build); called only when about to start."""
+
+    def prepare(self) -> None:  # noqa: B027 - optional hook
+        """Create directories and configuration before starting."""
+
+    @abstractmethod
+    def command(self) -> list[str]: ...
+
+    def extra_env(self) -> dict[str, str]:
+        return {}
+
+    def workdir(self) -> Path:
+        return self.paths.state
+
+    @property
+    def log_path(self) -> Path:
+        return self.paths.log(self.name)
+
+    def logs(self) -> list[tuple[Path, list[str]]]:
+        """Log tails that explain a failure."""
+        return [(self.log_path, read_tail(self.log_path))]
+
+    def fail(self, message: str) -> StackError:
+        return StackError(self.name, message, self.logs())
+
+    def check_running(self, pid: int) -> None:
+        """Raise if start-up was interrupted or the process died."""
+        if self.ctx.cancel.is_set():
+            raise StackError(self.name, "interrupted")
+        if self.proc is not None and self.proc.pid == pid:
+            code = self.proc.poll()
+            if code is not None:
+                raise self.fail(f"exited with code {code} during start-up")
+        elif not is_alive(pid):
+            raise self.fail("exited during start-up")
+
+    def wait_ready(self, pid: int, deadline: float) -> Health:
+        """Poll health until it is ok; raise with the log tail when the process dies or time runs out."""
+        while True:
+            self.check_running(pid)
+            last = self.probe(timeout=1.0)
+            if last.ok:
+                return last
+            if time.monotonic() >= deadline:
+                raise self.fail(f"not ready after {self.start_timeout:.0f}s: {last.detail}")
+            time.sleep(0.2)
+
+    def post_ready(self) -> None:  # noqa: B027 - optional hook
+        """Runs once the component answers (e.g. create users)."""
+
+    def stop(self, pid: int) -> str:
+        return terminate(pid, self.signature())
+
+
+def find_epmd() -> str | None:
+    found = shutil.which("epmd")
+    if found:
+        return found
+    return next((str(p) for p in EPMD_CANDIDATES if p.exists()), None)
+
+
+class Epmd(Component):
+    """Erlang port mapper, loopback only, for the RabbitMQ node and its CLI."""
+
+    name = EPMD
+    programs = frozenset({"epmd"})
+    start_timeout = 10.0
+
+    def address(self) -> tuple[str, int]:
+        return LOOPBACK, EPMD_PORT
+
+    def health(self, timeout: float = 2.0) -> Health:
+        return health.epmd_health(LOOPBACK, EPMD_PORT, timeout)
+
+    def install(self) -> None:
+        if find_epmd() is None:  # comes with erlang-base, a dependency of rabbitmq-server
+            apt_install("rabbitmq", ["rabbitmq-server"], log=self.paths.log("apt"), say=self.say)
+
+    def command(self) -> list[str]:
+        epmd = find_epmd()
+        if epmd is None:
+            raise self.fail("epmd not found after installing rabbitmq-server")
+        return [epmd, "-address", LOOPBACK, "-port", str(EPMD_PORT)]
+
+    def extra_env(self) -> dict[str, str]:
+        return {"ERL_EPMD_ADDRESS": LOOPBACK}
+
+    def stop(self, pid: int) -> str:
+        names = [n for n in health.epmd_names(LOOPBACK, EPMD_PORT) if n != RABBITMQ_NODENAME.split("@")[0]]
+        if names:
+            return f"left running: other Erlang nodes still registered ({', '.join(names)})"
+        return super().stop(pid)
+
+
+class RabbitMQ(Component):
+    """RabbitMQ from Debian, run as a foreground child with everything under .state/rabbitmq."""
+
+    name = "rabbitmq"
+    programs = frozenset({"rabbitmq-server", "beam.smp"})
+    start_timeout = 90.0
+
+    def __init__(self, ctx: StackContext, epmd: Epmd) -> None:
+        super().__init__(ctx)
+        self.epmd = epmd
+
+    def dependencies(self) -> list[Component]:
+        return [self.epmd]
+
+    def address(self) -> tuple[str, int]:
+        target = parse_amqp_url(self.settings.amqp_url)
+        return target.host, target.port
+
+    def pid(self) -> int | None:
+        # The wrapper script we launched; failing that the Erlang VM it started (pid file by RabbitMQ).
+        return super().pid() or owned_pid(self.paths.rabbitmq_pidfile, self.signature())
+
+    def health(self, timeout: float = 2.0) -> Health:
+        return health.amqp_health(parse_amqp_url(self.settings.amqp_url), timeout)
+
+    def install(self) -> None:
+        if not RABBITMQ_SERVER.exists():
+            apt_install(self.name, ["rabbitmq-server"], log=self.paths.log("apt"), say=self.say)
+
+    def prepare(self) -> None:
+        home = self.paths.rabbitmq
+        for sub in ("mnesia", "log"):
+            (home / sub).mkdir(parents=True, exist_ok=True)
+        host, port = self.address()
+        _write_if_changed(home / "rabbitmq.conf", render_rabbitmq_conf(port, amqp_host=host))
+        _write_if_changed(home / "enabled_plugins", render_enabled_plugins())
+        _write_if_changed(home / "rabbitmq-env.conf", "# Isolates this node from /etc/rabbitmq/rabbitmq-env.conf\n")
+        cookie = home / ".erlang.cookie"
+        if not cookie.exists():  # created up front so the server and the CLI cannot race to create it
+            cookie.write_text("".join(secrets.choice(string.ascii_uppercase) for _ in range(20)))
+            cookie.chmod(0o400)
+
+    def command(self) -> list[str]:
+        return [str(RABBITMQ_SERVER)]
+
+    def extra_env(self) -> dict[str, str]:
+        return rabbitmq_env(self.paths, self.address()[1])
+
+    def workdir(self) -> Path:
+        return self.paths.rabbitmq
+
+    def logs(self) -> list[tuple[Path, list[str]]]:
+        node_log = self.paths.rabbitmq_node_log
+        return [(self.log_path, read_tail(self.log_path)), (node_log, read_tail(node_log))]
+
+    def ctl(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        """Run ``rabbitmqctl -n gridwhistle@localhost ARGS`` with our node's HOME (cookie)."""
+        env = {**os.environ, **self.extra_env()}
+        try:
+            return subprocess.run(  # noqa: S603 - fixed program, arguments from the stack
+                [str(RABBITMQCTL), "-n", RABBITMQ_NODENAME, *args],
+                env=env,
+                cwd=self.paths.rabbitmq,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            return subprocess.CompletedProcess(exc.cmd, 124, "", f"timed out after {timeout:.0f}s")
+
+    def wait_ready(self, pid: int, deadline: float) -> Health:
+        last = ""
+        while True:
+            self.check_running(pid)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self.fail(f"not ready after {self.start_timeout:.0f}s: {last or 'await_startup failed'}")
+            step = max(5, int(min(remaining, 30)))
+            done = self.ctl("-q", "await_startup", "--timeout", str(step), timeout=step + 15)
+            if done.returncode == 0:
+                self.ensure_login()
+                return super().wait_ready(pid, deadline)
+            output = (done.stderr or done.stdout).strip().splitlines()
+            last = output[-1] if output else f"await_startup exit {done.returncode}"
+            time.sleep(0.5)
+
+    def ensure_login(self) -> None:
+        """Create the URL's user and vhost when they are not RabbitMQ's built-in guest and ``/``."""
+        target = parse_amqp_url(self.settings.amqp_url)
+        if target.uses_defaults or self.health(timeout=2.0).ok:
+            return
+        self.say(f"creating user {target.username!r} and vhost {target.vhost!r}…")
+        self.ctl("add_vhost", target.vhost)  # fails harmlessly when they exist
+        self.ctl("add_user", target.username, target.password)
+        done = self.ctl("set_permissions", "-p", target.vhost, target.username, ".*", ".*", ".*")
+        if done.returncode != 0:
+            raise self.fail(f"set_permissions failed: {done.stderr.strip()}")
+        login = self.health(timeout=2.0)
+        if not login.ok:
+            raise self.fail(
+                f"cannot log in as {target.username!r} on vhost {target.vhost!r}: {login.detail} "
+                "(an existing user keeps its password)"
+            )
+
+    def stop(self, pid: int) -> str:
+        beam = read_pidfile(self.paths.rabbitmq_pidfile)
+        done = self.ctl("stop", str(self.paths.rabbitmq_pidfile), timeout=90)
+        how = "stopped (rabbitmqctl stop)" if done.returncode == 0 else "stopped"
+        for candidate in (pid, beam):
+            if candidate is not None and is_ours(candidate, self.signature()):
+                how = terminate(candidate, self.signature(), timeout=30)
+        return how
+
+
+class Mongo(Component):
+    """FerretDB (Mongo wire protocol, SQLite storage) via the launcher in deploy/local/ferretdb."""
+
+    name = "mongo"
+    programs = frozenset({"gw-ferretdb"})
+
+    def address(self) -> tuple[str, int]:
+        return self.settings.mongo_host_port
+
+    def health(self, timeout: float = 2.0) -> Health:
+        return health.mongo_health(self.settings.mongo_url, timeout)
+
+    def install(self) -> None:
+        go_build(
+            self.name,
+            self.paths.ferretdb_src,
+            self.paths.ferretdb_bin,
+            log=self.paths.log("mongo-build"),
+            say=self.say,
+        )
+
+    def prepare(self) -> None:
+        self.paths.ferretdb_data.mkdir(parents=True, exist_ok=True)
+
+    def command(self) -> list[str]:
+        host, port = self.address()
+        return ferretdb_argv(self.paths, bind_host(host), port)
+
+
+class Prometheus(Component):
+    """Prometheus from Debian, scraping the services and RabbitMQ (deploy/prometheus/prometheus.yml)."""
+
+    name = "prometheus"
+    programs = frozenset({"prometheus"})
+
+    def address(self) -> tuple[str, int]:
+        return PROMETHEUS_ADDRESS
+
+    def health(self, timeout: float = 2.0) -> Health:
+        return health.prometheus_health(f"http://{self.address_text}", timeout)
+
+    def install(self) -> None:
+        if not PROMETHEUS_BIN.exists():
+            apt_install(self.name, ["prometheus"], log=self.paths.log("apt"), say=self.say)
+
+    def prepare(self) -> None:
+        if not self.paths.prometheus_config.exists():
+            raise StackError(self.name, f"config missing: {self.paths.prometheus_config}")
+        self.paths.prometheus_data.mkdir(parents=True, exist_ok=True)
+
+    def command(self) -> list[str]:
+        return prometheus_argv(str(PROMETHEUS_BIN), self.paths)
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    try:
+        if path.read_text() == text:
+            return
+    except OSError:
+        pass
+    path.write_text(text)
+
+
+def make_components(ctx: StackContext) -> dict[str, Component]:
+    """Every component, keyed by name, in start order (epmd before rabbitmq)."""
+    epmd = Epmd(ctx)
+    items: list[Component] = [epmd, RabbitMQ(ctx, epmd), Mongo(ctx), Prometheus(ctx)]
+    return {c.name: c for c in items}
