@@ -20,11 +20,11 @@ from aio_pika.exceptions import DeliveryError
 from faststream import BaseMiddleware
 from faststream.exceptions import HandlerException
 from faststream.rabbit import Channel, RabbitBroker
-from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
 from pamqp.commands import Basic
 
 from shared import topology
 from shared.errors import UnroutableError, describe_error, is_permanent
+from shared.transport_metrics import BoundedRabbitPrometheusMiddleware
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -79,9 +79,7 @@ class DeadLetterMiddleware(BaseMiddleware):
         if not queue_name or broker is None:
             return False
         reason = (
-            describe_error(exc_val)
-            if permanent
-            else f"gave up after {attempts} deliveries: {describe_error(exc_val)}"
+            describe_error(exc_val) if permanent else f"gave up after {attempts} deliveries: {describe_error(exc_val)}"
         )
         headers: dict[str, Any] = dict(raw.headers or {})
         headers.update(
@@ -108,9 +106,7 @@ class DeadLetterMiddleware(BaseMiddleware):
                 timeout=PUBLISH_TIMEOUT,
             )
         except Exception as publish_error:  # keep the message: requeue instead
-            log.error(
-                "dead-lettering failed, message requeued", extra={"error": describe_error(publish_error)}
-            )
+            log.error("dead-lettering failed, message requeued", extra={"error": describe_error(publish_error)})
             return False
         log.warning(
             "message dead-lettered",
@@ -129,7 +125,7 @@ def make_broker(
     """The broker every Gridwhistle process uses (no connection until ``start()``)."""
     middlewares: list[Any] = [DeadLetterMiddleware]
     if metrics_registry is not None:
-        middlewares.insert(0, RabbitPrometheusMiddleware(registry=metrics_registry, app_name=service))
+        middlewares.insert(0, BoundedRabbitPrometheusMiddleware(registry=metrics_registry, app_name=service))
     return RabbitBroker(
         amqp_url or settings.amqp_url,
         default_channel=subscriber_channel(settings.prefetch),
@@ -186,7 +182,7 @@ def exchange_name(exchange: Any) -> str:
 
 async def publish_event(broker: RabbitBroker, event: Event) -> None:
     """Publish an event on ``gw.events`` with its contract routing key."""
-    event_type: str = event.event_type
+    event_type = event.event_type
     await publish_confirmed(
         broker,
         event.model_dump(mode="json"),
@@ -200,7 +196,7 @@ async def publish_event(broker: RabbitBroker, event: Event) -> None:
 
 async def publish_command(broker: RabbitBroker, command: Command) -> None:
     """Publish a command on ``gw.commands`` with its contract routing key."""
-    command_type: str = command.command_type
+    command_type = command.command_type
     await publish_confirmed(
         broker,
         command.model_dump(mode="json"),

@@ -87,6 +87,7 @@ class CitizenContact(BaseModel):
 class Event(Message):
     """An event about a matter. ``sequence`` is the matter's version after the change."""
 
+    event_type: str  # each concrete event narrows it to its Literal name
     sequence: int = Field(0, ge=0)
     category: Category
 
@@ -239,6 +240,7 @@ class Command(Message):
     (from the ``MatterDispatched`` it received): dispatch parks a command for a round it
     has not reached yet and rejects one for a round already over."""
 
+    command_type: str  # each concrete command narrows it to its Literal name
     actor_id: str = Field(min_length=1, max_length=120)
     round: int = Field(ge=1)
 

@@ -140,9 +140,16 @@ def create_service_app(
     return app
 
 
-def serve(app: FastAPI, *, port: int, host: str = "127.0.0.1", graceful_timeout: float = 20.0) -> None:
-    """Run one service until SIGINT/SIGTERM; in-flight work finishes before exit."""
+def serve(app: FastAPI, *, port: int, host: str | None = None, graceful_timeout: float = 20.0) -> None:
+    """Run one service until SIGINT/SIGTERM; in-flight work finishes before exit.
+
+    ``host`` defaults to the runtime's ``GW_HTTP_HOST`` (127.0.0.1; containers set 0.0.0.0).
+    """
     import uvicorn
+
+    if host is None:
+        runtime = getattr(app.state, "runtime", None)
+        host = runtime.settings.http_host if runtime is not None else "127.0.0.1"
 
     config = uvicorn.Config(
         app,

@@ -48,6 +48,7 @@ class GwSettings(BaseSettings):
         description="HMAC secret signing grid bearer tokens and Open311 api keys",
     )
     state_dir: Path = Field(PROJECT_ROOT / ".state", description="Local stack state (data, logs, pids)")
+    http_host: str = Field("127.0.0.1", description="Address the HTTP server binds (0.0.0.0 in containers)")
     graceful_timeout: float = Field(
         20.0, gt=0, description="Seconds to finish in-flight messages on shutdown"
     )

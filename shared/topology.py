@@ -9,7 +9,7 @@ here; none spells a queue or exchange as a literal.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from faststream.rabbit import RabbitBroker
+    from faststream.rabbit.schemas.queue import QuorumQueueArgs
 
     from shared.registry import Registry
 
@@ -101,13 +102,14 @@ class QueueSpec:
     def rabbit_queue(self) -> RabbitQueue:
         """The FastStream queue object; its routing key is the first binding's."""
         key = self.bindings[0].routing_key if self.bindings else self.name
-        return RabbitQueue(
+        queue: RabbitQueue = RabbitQueue(
             self.name,
             durable=True,
             queue_type=QueueType.QUORUM,
-            arguments=self.arguments(),  # type: ignore[arg-type]
+            arguments=cast("QuorumQueueArgs", self.arguments()),
             routing_key=key,
         )
+        return queue
 
     def dead_letter_spec(self) -> QueueSpec:
         return QueueSpec(

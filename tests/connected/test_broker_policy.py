@@ -32,14 +32,14 @@ async def _declared(settings: GwSettings, *specs: topology.QueueSpec) -> RabbitB
     return broker
 
 
-async def _get_all(settings: GwSettings, queue: str, expect: int, timeout: float = 15.0) -> list[Any]:
+async def _get_all(settings: GwSettings, queue: str, expect: int, wait_s: float = 15.0) -> list[Any]:
     """Read ``expect`` messages from a queue with a plain aio-pika consumer (acking them)."""
     connection = await aio_pika.connect(settings.amqp_url)
     got: list[aio_pika.abc.AbstractIncomingMessage] = []
     async with connection:
         channel = await connection.channel()
         q = await channel.get_queue(queue, ensure=True)
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + wait_s
         while len(got) < expect and asyncio.get_running_loop().time() < deadline:
             message = await q.get(fail=False)
             if message is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import UTC, datetime
 
@@ -46,14 +47,13 @@ async def test_guarded_update_applies_a_message_once(settings: GwSettings, mongo
     try:
         buckets = client[settings.mongo_db]["bucket_probe"]
         for _ in range(3):  # the same message delivered three times
-            try:
+            # an upsert that finds the bucket already holding m-7 collides on _id: already applied
+            with contextlib.suppress(DuplicateKeyError):
                 await buckets.update_one(
                     {"_id": "town|changjia|2026-11-26", "applied": {"$ne": "m-7"}},
                     {"$inc": {"reported": 1}, "$push": {"applied": "m-7"}},
                     upsert=True,
                 )
-            except DuplicateKeyError:
-                pass  # upsert raced an existing bucket that already has m-7: already applied
         doc = await buckets.find_one({"_id": "town|changjia|2026-11-26"})
         assert doc is not None
         assert doc["reported"] == 1
