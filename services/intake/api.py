@@ -1,0 +1,201 @@
+"""``POST /v1/reports`` and ``POST /v1/reports:batch`` for grid staff apps (bearer token per grid).
+
+Answers: 202 ``{matter_id, status_url}`` only once the broker confirmed ``MatterReported``;
+otherwise ``{"errors": [{"field", "reason"}]}`` with 400 (malformed JSON), 401 (token),
+403 (grid not covered by the token), 409 (``report_id`` reused), 413 (body too large),
+422 (validation, registry miss) or 503 + ``Retry-After`` (broker down; retry is safe).
+Input values are never echoed: they may be personal data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from services.intake.deps import BodyTooLargeError, Ctx, IntakeContext, read_body
+from services.intake.handlers import (
+    IntakeUnavailableError,
+    RegistryMismatchError,
+    ReportConflictError,
+    accept_report,
+    check_against_registry,
+)
+from services.intake.tokens import TokenClaims, TokenError, verify_token
+from shared.contracts import ReportSubmission
+from shared.domain import Channel
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+ROUTE_REPORTS = "/v1/reports"
+ROUTE_BATCH = "/v1/reports:batch"
+BATCH_CONCURRENCY = 8
+
+router = APIRouter(tags=["reports"])
+
+
+@dataclass
+class ApiError(Exception):
+    status: int
+    outcome: str
+    errors: list[tuple[str, str]]
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def body(self) -> dict[str, Any]:
+        return {"errors": [{"field": f, "reason": r} for f, r in self.errors]}
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers or None)
+
+
+def field_errors(error: ValidationError, prefix: Iterable[str | int] = ()) -> list[tuple[str, str]]:
+    """``(dotted field, reason)`` per problem; never the input value."""
+    found = []
+    for item in error.errors(include_input=False, include_url=False, include_context=False):
+        loc = ".".join(str(p) for p in (*prefix, *item["loc"]))
+        found.append((loc or "body", item["msg"]))
+    return found
+
+
+def authenticate(request: Request, ctx: IntakeContext) -> TokenClaims:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "unauthorized", [("authorization", "a grid bearer token is required")], challenge)
+    try:
+        return verify_token(token.strip(), ctx.settings.verification_secrets(), kind="grid")
+    except TokenError:
+        raise ApiError(401, "unauthorized", [("authorization", "token not valid")], challenge) from None
+
+
+def decode_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "malformed", [("body", "not valid JSON")]) from None
+
+
+def unavailable(ctx: IntakeContext) -> ApiError:
+    return ApiError(
+        503,
+        "unavailable",
+        [("broker", "the report could not be handed over to the message broker; retry later")],
+        {"Retry-After": str(ctx.settings.retry_after_seconds)},
+    )
+
+
+async def submit(raw: Any, claims: TokenClaims, ctx: IntakeContext, *, prefix: tuple[str | int, ...] = ()) -> Any:
+    """Validate, authorize and accept one report; the 202 body, or ``ApiError``."""
+    try:
+        submission = ReportSubmission.model_validate(raw)
+    except ValidationError as error:
+        raise ApiError(422, "invalid", field_errors(error, prefix)) from None
+    where = ".".join(str(p) for p in prefix)
+    try:  # an unknown grid is a 422 naming it, before the token is compared with it
+        check_against_registry(submission, ctx.registry)
+    except RegistryMismatchError as miss:
+        raise ApiError(422, "invalid", [(f"{where}.{miss.field}" if where else miss.field, miss.reason)]) from None
+    if not claims.may_report_for(submission.town_id, submission.grid_id):
+        name = "town_id" if submission.town_id != claims.town_id else "grid_id"
+        name = f"{where}.{name}" if where else name
+        raise ApiError(403, "forbidden", [(name, "the token does not cover this grid")])
+    try:
+        accepted = await accept_report(
+            submission, channel=Channel.APP, registry=ctx.registry, store=ctx.store, publish=ctx.publish
+        )
+    except RegistryMismatchError as miss:
+        raise ApiError(422, "invalid", [(f"{where}.{miss.field}" if where else miss.field, miss.reason)]) from None
+    except ReportConflictError as conflict:
+        name = f"{where}.{conflict.field}" if where else conflict.field
+        raise ApiError(409, "conflict", [(name, conflict.reason)]) from None
+    except IntakeUnavailableError:
+        raise unavailable(ctx) from None
+    return {
+        "matter_id": accepted.matter_id,
+        "status_url": ctx.status_url(accepted.matter_id),
+        "duplicate": accepted.duplicate,
+    }
+
+
+def record_failure(ctx: IntakeContext, route: str, error: ApiError) -> None:
+    ctx.metrics.request(route, error.outcome)
+    if error.outcome in {"invalid", "malformed", "too_large"}:
+        for name, _ in error.errors:
+            ctx.metrics.validation_failure(name.split(".", 2)[-1] if name.startswith("reports.") else name)
+
+
+@router.post(ROUTE_REPORTS, status_code=202)
+async def post_report(request: Request, ctx: Ctx) -> JSONResponse:
+    """Report one matter (JSON ``ReportSubmission``)."""
+    try:
+        claims = authenticate(request, ctx)
+        try:
+            body = await read_body(request, ctx.settings.max_body_bytes)
+        except BodyTooLargeError:
+            raise ApiError(413, "too_large", [("body", f"larger than {ctx.settings.max_body_bytes} bytes")]) from None
+        answer = await submit(decode_json(body), claims, ctx)
+    except ApiError as error:
+        record_failure(ctx, ROUTE_REPORTS, error)
+        return error.response()
+    ctx.metrics.request(ROUTE_REPORTS, "duplicate" if answer["duplicate"] else "accepted")
+    return JSONResponse(answer, status_code=202)
+
+
+@router.post(ROUTE_BATCH)
+async def post_reports_batch(request: Request, ctx: Ctx) -> JSONResponse:
+    """Report up to ``max_batch_items`` matters: ``{"reports": [...]}`` -> one result per item, in order."""
+    limit = ctx.settings.max_batch_body_bytes
+    try:
+        claims = authenticate(request, ctx)
+        try:
+            body = await read_body(request, limit)
+        except BodyTooLargeError:
+            raise ApiError(413, "too_large", [("body", f"larger than {limit} bytes")]) from None
+        raw = decode_json(body)
+        items = raw.get("reports") if isinstance(raw, dict) else None
+        if not isinstance(items, list) or set(raw) != {"reports"}:
+            raise ApiError(422, "invalid", [("reports", "expected an object with one key 'reports' (a list)")])
+        if not 1 <= len(items) <= ctx.settings.max_batch_items:
+            reason = f"between 1 and {ctx.settings.max_batch_items} reports per batch"
+            raise ApiError(422, "invalid", [("reports", reason)])
+    except ApiError as error:
+        record_failure(ctx, ROUTE_BATCH, error)
+        return error.response()
+
+    gate = asyncio.Semaphore(BATCH_CONCURRENCY)
+    results: list[dict[str, Any]] = [{} for _ in items]
+
+    async def one(index: int, item: Any) -> dict[str, Any]:
+        try:
+            answer = await submit(item, claims, ctx, prefix=("reports", index))
+        except ApiError as error:
+            record_failure(ctx, ROUTE_BATCH, error)
+            return {"index": index, "status": error.status, **error.body()}
+        ctx.metrics.request(ROUTE_BATCH, "duplicate" if answer["duplicate"] else "accepted")
+        return {"index": index, "status": 202, **answer}
+
+    async def in_order(indices: list[int]) -> None:
+        # items sharing a report_id go one after the other: the second sees the first's record
+        async with gate:
+            for index in indices:
+                results[index] = await one(index, items[index])
+
+    await asyncio.gather(*(in_order(group) for group in _same_report_groups(items)))
+    headers = {}
+    if any(r["status"] == 503 for r in results):
+        headers["Retry-After"] = str(ctx.settings.retry_after_seconds)
+    return JSONResponse({"results": results}, status_code=200, headers=headers or None)
+
+
+def _same_report_groups(items: list[Any]) -> list[list[int]]:
+    groups: dict[object, list[int]] = {}
+    for index, item in enumerate(items):
+        key = (item.get("town_id"), item.get("report_id")) if isinstance(item, dict) else index
+        groups.setdefault(str(key) if isinstance(key, tuple) else key, []).append(index)
+    return list(groups.values())

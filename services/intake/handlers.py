@@ -1,0 +1,232 @@
+"""Intake's business logic: validate a report against the registry, make it a matter once.
+
+The flow for every channel (HTTP, Open311, AMQP) is ``accept_report``:
+
+1. the submission names a town, grid and micro-grid that exist and belong together;
+2. its ``report_id`` (scoped by town) is looked up in ``intake_reports``:
+   - new: a ``MatterReported`` is built and stored ``pending`` (unique key), then published;
+   - same body, published: the earlier ``matter_id`` is answered, nothing is published;
+   - same body, pending (an earlier attempt died, or the broker was down): the stored event is
+     published again, with its original ``message_id``, so consumers see one message;
+   - different body: ``ReportConflictError``;
+3. only after the broker confirmed is the record marked ``published`` and the report accepted.
+
+A broker or store failure raises ``IntakeUnavailableError``: no acceptance was given, and a retry
+converges on exactly one matter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC
+from typing import TYPE_CHECKING, Protocol
+from uuid import uuid4
+
+from pydantic import ValidationError
+
+from services.intake.store import ReportRecord, report_key
+from shared import topology
+from shared.broker import publish_event
+from shared.contracts import MatterReported, ReportSubmission, utc_now
+from shared.domain import Channel
+from shared.errors import PermanentError, describe_error
+from shared.registry import UnknownEntity
+
+if TYPE_CHECKING:
+    from faststream.rabbit import RabbitBroker
+    from prometheus_client import Histogram
+
+    from services.intake.metrics import IntakeMetrics
+    from shared.registry import Registry
+
+log = logging.getLogger("gridwhistle.intake.handlers")
+
+AMQP_ROUTE = f"amqp:{topology.INTAKE_REPORTS.name}"
+
+Publish = Callable[[MatterReported], Awaitable[None]]
+
+
+class ReportRepository(Protocol):
+    async def get(self, key: str) -> ReportRecord | None: ...
+    async def insert_pending(self, record: ReportRecord) -> bool: ...
+    async def mark_published(self, key: str) -> None: ...
+
+
+class RegistryMismatchError(PermanentError):
+    """The submission names a town, grid or micro-grid the registry does not know (or mismatched)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class ReportConflictError(PermanentError):
+    """The ``report_id`` was already used for a different report."""
+
+    field = "report_id"
+    reason = "already used for a different report"
+
+    def __init__(self) -> None:
+        super().__init__(f"{self.field}: {self.reason}")
+
+
+class IntakeUnavailableError(Exception):
+    """The broker (or the store) did not take the report: retry later."""
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    matter_id: str
+    duplicate: bool  # True: answered from an earlier acceptance, nothing published now
+
+
+def check_against_registry(submission: ReportSubmission, registry: Registry) -> None:
+    """Raise ``RegistryMismatchError`` naming the field when town, grid and micro-grid don't fit together."""
+    try:
+        registry.town(submission.town_id)
+    except UnknownEntity as error:
+        raise RegistryMismatchError("town_id", str(error)) from None
+    try:
+        grid = registry.grid(submission.grid_id)
+    except UnknownEntity as error:
+        raise RegistryMismatchError("grid_id", str(error)) from None
+    if grid.town_id != submission.town_id:
+        raise RegistryMismatchError("grid_id", f"grid {grid.grid_id!r} is not in town {submission.town_id!r}")
+    if submission.micro_grid_id is not None:
+        try:
+            micro = registry.micro_grid(submission.micro_grid_id)
+        except UnknownEntity as error:
+            raise RegistryMismatchError("micro_grid_id", str(error)) from None
+        if micro.grid_id != grid.grid_id:
+            raise RegistryMismatchError(
+                "micro_grid_id", f"micro-grid {micro.micro_grid_id!r} is not in grid {grid.grid_id!r}"
+            )
+
+
+def submission_hash(submission: ReportSubmission) -> str:
+    """sha256 of the canonical JSON of the submission (key order and whitespace don't matter)."""
+    canonical = json.dumps(
+        submission.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def build_event(submission: ReportSubmission, channel: Channel) -> MatterReported:
+    """A new matter: fresh ``matter_id`` and ``message_id``; reported when it occurred, else now."""
+    matter_id = uuid4()
+    return MatterReported(
+        matter_id=matter_id,
+        town_id=submission.town_id,
+        grid_id=submission.grid_id,
+        correlation_id=str(matter_id),
+        category=submission.category,
+        report_id=submission.report_id,
+        channel=channel,
+        origin=submission.origin,
+        severity=submission.severity,
+        summary=submission.summary,
+        micro_grid_id=submission.micro_grid_id,
+        location=submission.location,
+        reporter_id=submission.reporter_id,
+        reporter_role=submission.reporter_role,
+        contact=submission.contact,
+        attachments=list(submission.attachments),
+        reported_at=(submission.occurred_at or utc_now()).astimezone(UTC),
+    )
+
+
+async def accept_report(
+    submission: ReportSubmission,
+    *,
+    channel: Channel,
+    registry: Registry,
+    store: ReportRepository,
+    publish: Publish,
+) -> Accepted:
+    """Turn a valid submission into exactly one published ``MatterReported`` (see module doc)."""
+    check_against_registry(submission, registry)
+    key = report_key(submission.town_id, submission.report_id)
+    body_hash = submission_hash(submission)
+    try:
+        record = await store.get(key)
+        if record is None:
+            fresh = ReportRecord(key=key, body_hash=body_hash, event=build_event(submission, channel), status="pending")
+            record = fresh if await store.insert_pending(fresh) else await store.get(key)
+            if record is None:  # vanished between the insert race and the re-read
+                raise IntakeUnavailableError("report record disappeared, retry")
+    except IntakeUnavailableError:
+        raise
+    except Exception as error:
+        raise IntakeUnavailableError(f"store unavailable: {describe_error(error)}") from error
+    if record.body_hash != body_hash:
+        raise ReportConflictError
+    ids = {"matter_id": record.matter_id, "message_id": str(record.event.message_id)}
+    if record.status == "published":
+        log.debug("duplicate report answered from the store", extra=ids)
+        return Accepted(record.matter_id, duplicate=True)
+    try:
+        await publish(record.event)
+    except Exception as error:
+        log.warning("publishing MatterReported failed", extra={**ids, "error": describe_error(error)})
+        raise IntakeUnavailableError(f"broker unavailable: {describe_error(error)}") from error
+    try:
+        await store.mark_published(key)
+    except Exception as error:  # published but not marked: a retry republishes the same message_id
+        raise IntakeUnavailableError(f"store unavailable: {describe_error(error)}") from error
+    log.debug("matter reported", extra=ids)
+    return Accepted(record.matter_id, duplicate=False)
+
+
+async def on_intake_report(
+    body: bytes,
+    *,
+    registry: Registry,
+    store: ReportRepository,
+    publish: Publish,
+    metrics: IntakeMetrics,
+) -> Accepted:
+    """A machine source's report from ``intake.reports``.
+
+    A malformed body (pydantic ``ValidationError``), a registry miss or a reused ``report_id``
+    raise permanent errors: dead-lettered at once with the reason. ``IntakeUnavailableError`` is
+    transient: the message is requeued.
+    """
+    try:
+        submission = ReportSubmission.model_validate_json(body)
+        accepted = await accept_report(
+            submission, channel=Channel.AMQP, registry=registry, store=store, publish=publish
+        )
+    except ValidationError as error:
+        metrics.request(AMQP_ROUTE, "invalid")
+        for item in error.errors(include_input=False, include_url=False):
+            metrics.validation_failure(str(item["loc"][0]) if item["loc"] else "body")
+        raise
+    except RegistryMismatchError as miss:
+        metrics.request(AMQP_ROUTE, "invalid")
+        metrics.validation_failure(miss.field)
+        raise
+    except ReportConflictError:
+        metrics.request(AMQP_ROUTE, "conflict")
+        raise
+    except IntakeUnavailableError:
+        metrics.request(AMQP_ROUTE, "unavailable")
+        raise
+    metrics.request(AMQP_ROUTE, "duplicate" if accepted.duplicate else "accepted")
+    return accepted
+
+
+def timed_publisher(broker: RabbitBroker, confirm_seconds: Histogram) -> Publish:
+    """``publish_event`` on ``broker``, observing the publish-to-confirm latency."""
+
+    async def publish(event: MatterReported) -> None:
+        started = time.perf_counter()
+        await publish_event(broker, event)
+        confirm_seconds.observe(time.perf_counter() - started)
+
+    return publish

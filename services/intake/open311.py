@@ -1,0 +1,285 @@
+"""Open311 GeoReport v2 under ``/open311/v2/`` (JSON only; another format is a 400).
+
+``jurisdiction_id`` is the town. POST ``requests.json`` is form-encoded and needs an Open311
+``api_key`` (a token of kind ``open311``, for a town or one grid); it is accepted only once the
+broker confirmed ``MatterReported``. Statuses come from the stats read model (read-only).
+Errors are a list of ``{code, description}`` with the same HTTP status.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from services.intake.deps import BodyTooLargeError, Ctx, IntakeContext, read_body
+from services.intake.handlers import (
+    IntakeUnavailableError,
+    RegistryMismatchError,
+    ReportConflictError,
+    accept_report,
+    check_against_registry,
+)
+from services.intake.open311_catalogue import (
+    CATEGORY_CODES,
+    FORM_FIELD_OF,
+    derived_report_id,
+    form_to_submission,
+    location_problem,
+    service_definition,
+    service_list,
+    service_request,
+)
+from services.intake.tokens import TokenClaims, TokenError, verify_token
+from services.intake.views import RequestFilter, RequestView
+from shared.contracts import ReportSubmission
+from shared.domain import Category, Channel
+
+PREFIX = "/open311/v2"
+ROUTE_SERVICES = f"{PREFIX}/services.json"
+ROUTE_SERVICE = f"{PREFIX}/services/{{service_code}}.json"
+ROUTE_REQUESTS = f"{PREFIX}/requests.json"
+ROUTE_REQUEST = f"{PREFIX}/requests/{{service_request_id}}.json"
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+router = APIRouter(prefix=PREFIX, tags=["open311"])
+
+
+class Open311Error(Exception):
+    def __init__(self, status: int, outcome: str, *descriptions: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(descriptions)
+        self.status, self.outcome, self.descriptions, self.headers = status, outcome, descriptions, headers
+
+    def response(self) -> JSONResponse:
+        body = [{"code": self.status, "description": d} for d in self.descriptions]
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+def _json_only(fmt: str) -> None:
+    if fmt != "json":
+        raise Open311Error(400, "invalid", f"format: {fmt!r} is not supported, use .json")
+
+
+def _jurisdiction(ctx: IntakeContext, value: str | None, *, required: bool) -> str | None:
+    if value:
+        if not ctx.registry.has_town(value):
+            raise Open311Error(404, "not_found", "jurisdiction_id: unknown jurisdiction")
+        return value
+    if required:
+        towns = ctx.registry.town_ids
+        if len(towns) == 1:
+            return towns[0]
+        raise Open311Error(400, "invalid", "jurisdiction_id: required")
+    return None
+
+
+def _answer(ctx: IntakeContext, route: str, body: Any, status: int = 200, outcome: str = "ok") -> JSONResponse:
+    ctx.metrics.request(route, outcome)
+    return JSONResponse(body, status_code=status)
+
+
+def _failed(ctx: IntakeContext, route: str, error: Open311Error) -> JSONResponse:
+    ctx.metrics.request(route, error.outcome)
+    if error.outcome == "invalid":
+        for description in error.descriptions:
+            ctx.metrics.validation_failure(description.split(":", 1)[0])
+    return error.response()
+
+
+@router.get("/services.{fmt}")
+async def get_services(ctx: Ctx, fmt: str, jurisdiction_id: str | None = None) -> JSONResponse:
+    """The categories, as Open311 services."""
+    try:
+        _json_only(fmt)
+        _jurisdiction(ctx, jurisdiction_id, required=False)
+    except Open311Error as error:
+        return _failed(ctx, ROUTE_SERVICES, error)
+    return _answer(ctx, ROUTE_SERVICES, service_list())
+
+
+@router.get("/services/{service_code}.{fmt}")
+async def get_service_definition(
+    ctx: Ctx, service_code: str, fmt: str, jurisdiction_id: str | None = None
+) -> JSONResponse:
+    """A service's attribute definitions."""
+    try:
+        _json_only(fmt)
+        _jurisdiction(ctx, jurisdiction_id, required=False)
+        if service_code not in CATEGORY_CODES:
+            raise Open311Error(404, "not_found", "service_code: unknown service")
+    except Open311Error as error:
+        return _failed(ctx, ROUTE_SERVICE, error)
+    return _answer(ctx, ROUTE_SERVICE, service_definition(Category(service_code)))
+
+
+@router.post("/requests.{fmt}")
+async def post_service_request(request: Request, ctx: Ctx, fmt: str) -> JSONResponse:
+    """Create a service request (form-encoded): the answer carries its ``service_request_id``."""
+    try:
+        _json_only(fmt)
+        pairs = await _read_form(request, ctx)
+        form = dict(pairs)
+        claims = _api_key(ctx, form.get("api_key", ""))
+        town_id = _jurisdiction(ctx, form.get("jurisdiction_id") or claims.town_id, required=True)
+        assert town_id is not None
+        if not form.get("service_code"):
+            raise Open311Error(400, "invalid", "service_code: required")
+        if form["service_code"] not in CATEGORY_CODES:
+            raise Open311Error(400, "invalid", "service_code: unknown service")
+        if (problem := location_problem(form)) is not None:
+            raise Open311Error(400, "invalid", problem)
+        report_id = form.get("attribute[report_id]") or derived_report_id(pairs)
+        raw = form_to_submission(form, town_id, claims.grid_id, report_id)
+        if raw["grid_id"] is None:
+            raise Open311Error(400, "invalid", "attribute[grid_id]: required")
+        try:
+            submission = ReportSubmission.model_validate(raw)
+        except ValidationError as error:
+            raise Open311Error(400, "invalid", *_descriptions(error)) from None
+        try:
+            check_against_registry(submission, ctx.registry)
+        except RegistryMismatchError as miss:
+            raise Open311Error(400, "invalid", f"{FORM_FIELD_OF.get(miss.field, miss.field)}: {miss.reason}") from None
+        if not claims.may_report_for(submission.town_id, submission.grid_id):
+            raise Open311Error(403, "forbidden", "api_key: not valid for this grid")
+        try:
+            accepted = await accept_report(
+                submission, channel=Channel.OPEN311, registry=ctx.registry, store=ctx.store, publish=ctx.publish
+            )
+        except RegistryMismatchError as miss:
+            raise Open311Error(400, "invalid", f"{FORM_FIELD_OF.get(miss.field, miss.field)}: {miss.reason}") from None
+        except ReportConflictError:
+            raise Open311Error(409, "conflict", "attribute[report_id]: already used for a different request") from None
+        except IntakeUnavailableError:
+            retry = {"Retry-After": str(ctx.settings.retry_after_seconds)}
+            raise Open311Error(503, "unavailable", "service unavailable, retry later", headers=retry) from None
+    except Open311Error as error:
+        return _failed(ctx, ROUTE_REQUESTS, error)
+    town_name = ctx.registry.town(town_id).name
+    body = [
+        {
+            "service_request_id": accepted.matter_id,
+            "service_notice": f"Received by {town_name}; the grid will handle it.",
+            "account_id": None,
+        }
+    ]
+    return _answer(ctx, ROUTE_REQUESTS, body, outcome="duplicate" if accepted.duplicate else "accepted")
+
+
+@router.get("/requests.{fmt}")
+async def get_service_requests(
+    *,
+    ctx: Ctx,
+    fmt: str,
+    jurisdiction_id: str | None = None,
+    service_request_id: str | None = None,
+    service_code: str | None = None,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    status: str | None = None,
+) -> JSONResponse:
+    """Service requests: by ids (other filters ignored, as the spec says) or by filters, newest first."""
+    limit = ctx.settings.open311_max_results
+    try:
+        _json_only(fmt)
+        town_id = _jurisdiction(ctx, jurisdiction_id, required=False)
+        if service_request_id:
+            ids = [i.strip() for i in service_request_id.split(",") if i.strip()][:limit]
+            views = await ctx.views.by_ids(ids)
+        else:
+            wanted = _filter(ctx, town_id, codes=service_code, start=start_date, end=end_date, status=status)
+            views = await ctx.views.search(wanted, limit=limit)
+    except Open311Error as error:
+        return _failed(ctx, ROUTE_REQUESTS, error)
+    body = [service_request(v, ctx.registry) for v in views if town_id is None or _town_of(v) == town_id]
+    return _answer(ctx, ROUTE_REQUESTS, body)
+
+
+@router.get("/requests/{service_request_id}.{fmt}")
+async def get_service_request(
+    ctx: Ctx, service_request_id: str, fmt: str, jurisdiction_id: str | None = None
+) -> JSONResponse:
+    """One service request, as a list of one (the spec's shape)."""
+    try:
+        _json_only(fmt)
+        town_id = _jurisdiction(ctx, jurisdiction_id, required=False)
+        views = await ctx.views.by_ids([service_request_id])
+        if not views or (town_id is not None and _town_of(views[0]) != town_id):
+            raise Open311Error(404, "not_found", "service_request_id: not found")
+    except Open311Error as error:
+        return _failed(ctx, ROUTE_REQUEST, error)
+    return _answer(ctx, ROUTE_REQUEST, [service_request(views[0], ctx.registry)])
+
+
+# ---------------------------------------------------------------- helpers
+
+
+async def _read_form(request: Request, ctx: IntakeContext) -> list[tuple[str, str]]:
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM_CONTENT_TYPE:
+        raise Open311Error(400, "malformed", f"body: must be {FORM_CONTENT_TYPE}")
+    try:
+        body = await read_body(request, ctx.settings.max_body_bytes)
+    except BodyTooLargeError:
+        raise Open311Error(413, "too_large", f"body: larger than {ctx.settings.max_body_bytes} bytes") from None
+    try:
+        return parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False, max_num_fields=100)
+    except (UnicodeDecodeError, ValueError):
+        raise Open311Error(400, "malformed", "body: not a valid form") from None
+
+
+def _api_key(ctx: IntakeContext, api_key: str) -> TokenClaims:
+    if not api_key:
+        raise Open311Error(401, "unauthorized", "api_key: required")
+    try:
+        return verify_token(api_key, ctx.settings.verification_secrets(), kind="open311")
+    except TokenError:
+        raise Open311Error(401, "unauthorized", "api_key: not valid") from None
+
+
+def _descriptions(error: ValidationError) -> list[str]:
+    found = []
+    for item in error.errors(include_input=False, include_url=False, include_context=False):
+        loc = ".".join(str(p) for p in item["loc"] if not isinstance(p, int))
+        found.append(f"{FORM_FIELD_OF.get(loc, loc)}: {item['msg']}")
+    return found
+
+
+def _parse_date(name: str, value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise Open311Error(400, "invalid", f"{name}: not a W3C date-time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _filter(
+    ctx: IntakeContext,
+    town_id: str | None,
+    *,
+    codes: str | None,
+    start: str | None,
+    end: str | None,
+    status: str | None,
+) -> RequestFilter:
+    start_date, end_date = start, end
+    wanted_codes = [c.strip() for c in (codes or "").split(",") if c.strip()]
+    if unknown := [c for c in wanted_codes if c not in CATEGORY_CODES]:
+        raise Open311Error(400, "invalid", f"service_code: unknown service ({len(unknown)} of {len(wanted_codes)})")
+    statuses = frozenset(s.strip() for s in (status or "open,closed").split(",") if s.strip())
+    if not statuses or not statuses <= {"open", "closed"}:
+        raise Open311Error(400, "invalid", "status: open or closed")
+    until = _parse_date("end_date", end_date) or datetime.now(UTC)
+    since = _parse_date("start_date", start_date) or until - timedelta(days=ctx.settings.open311_window_days)
+    if since > until:
+        raise Open311Error(400, "invalid", "start_date: after end_date")
+    return RequestFilter(town_id=town_id, categories=wanted_codes, start=since, end=until, statuses=statuses)
+
+
+def _town_of(view: RequestView) -> str:
+    return view.town_id

@@ -1,0 +1,165 @@
+"""intake's accept flow with hand-written fakes: idempotency, conflicts, broker failure, registry."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import pytest
+
+from services.intake.handlers import (
+    IntakeUnavailableError,
+    RegistryMismatchError,
+    ReportConflictError,
+    accept_report,
+    submission_hash,
+)
+from services.intake.store import ReportRecord
+from shared.contracts import MatterReported, ReportSubmission
+from shared.domain import Channel
+from shared.registry import Registry, changjia_document, parse_registry
+
+pytestmark = pytest.mark.unit
+
+
+@functools.cache
+def registry() -> Registry:
+    return parse_registry(changjia_document())
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.records: dict[str, ReportRecord] = {}
+        self.lose_insert_race_to: ReportRecord | None = None
+
+    async def get(self, key: str) -> ReportRecord | None:
+        return self.records.get(key)
+
+    async def insert_pending(self, record: ReportRecord) -> bool:
+        if self.lose_insert_race_to is not None:  # another request inserted first
+            self.records[record.key] = self.lose_insert_race_to
+            return False
+        if record.key in self.records:
+            return False
+        self.records[record.key] = record
+        return True
+
+    async def mark_published(self, key: str) -> None:
+        old = self.records[key]
+        self.records[key] = ReportRecord(old.key, old.body_hash, old.event, "published")
+
+
+class FakeBroker:
+    def __init__(self) -> None:
+        self.published: list[MatterReported] = []
+        self.down = False
+
+    async def publish(self, event: MatterReported) -> None:
+        if self.down:
+            raise ConnectionError("broker unreachable")
+        self.published.append(event)
+
+
+def submission(**changes: Any) -> ReportSubmission:
+    body = {
+        "report_id": "r-1",
+        "town_id": "changjia",
+        "grid_id": "changjia-g017",
+        "micro_grid_id": "changjia-g017-m1",
+        "category": "dispute",
+        "severity": "minor",
+        "summary": "Two neighbours argue about a wall",
+    }
+    return ReportSubmission.model_validate({**body, **changes})
+
+
+async def accept(s: ReportSubmission, store: FakeStore, broker: FakeBroker) -> Any:
+    return await accept_report(s, channel=Channel.APP, registry=registry(), store=store, publish=broker.publish)
+
+
+async def test_new_report_is_published_once_then_answered_from_the_store() -> None:
+    store, broker = FakeStore(), FakeBroker()
+    first = await accept(submission(), store, broker)
+    again = await accept(submission(), store, broker)
+    assert not first.duplicate and again.duplicate
+    assert first.matter_id == again.matter_id == str(broker.published[0].matter_id)
+    assert len(broker.published) == 1
+    assert store.records["changjia:r-1"].status == "published"
+
+
+async def test_same_report_id_with_another_body_is_a_conflict() -> None:
+    store, broker = FakeStore(), FakeBroker()
+    await accept(submission(), store, broker)
+    with pytest.raises(ReportConflictError):
+        await accept(submission(summary="something else"), store, broker)
+    assert len(broker.published) == 1
+
+
+async def test_broker_down_leaves_the_report_pending_and_a_retry_republishes_the_same_message() -> None:
+    store, broker = FakeStore(), FakeBroker()
+    broker.down = True
+    with pytest.raises(IntakeUnavailableError):
+        await accept(submission(), store, broker)
+    pending = store.records["changjia:r-1"]
+    assert pending.status == "pending" and broker.published == []
+    broker.down = False
+    accepted = await accept(submission(), store, broker)
+    assert not accepted.duplicate
+    assert [e.message_id for e in broker.published] == [pending.event.message_id]
+    assert accepted.matter_id == pending.matter_id
+
+
+async def test_losing_the_insert_race_follows_the_winners_record() -> None:
+    store, broker = FakeStore(), FakeBroker()
+    winner = ReportRecord("changjia:r-1", submission_hash(submission()), _event(), "published")
+    store.lose_insert_race_to = winner
+    accepted = await accept(submission(), store, broker)
+    assert accepted.duplicate and accepted.matter_id == winner.matter_id
+    assert broker.published == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"town_id": "atlantis"}, "town_id"),
+        ({"grid_id": "changjia-g999"}, "grid_id"),
+        ({"micro_grid_id": "changjia-g017-m9"}, "micro_grid_id"),
+        ({"micro_grid_id": "changjia-g018-m1"}, "micro_grid_id"),
+    ],
+)
+async def test_registry_misses_name_the_field_and_publish_nothing(changes: dict[str, str], field: str) -> None:
+    store, broker = FakeStore(), FakeBroker()
+    with pytest.raises(RegistryMismatchError) as raised:
+        await accept(submission(**changes), store, broker)
+    assert raised.value.field == field
+    assert broker.published == [] and store.records == {}
+
+
+async def test_reported_at_is_occurred_at_in_utc_or_now() -> None:
+    store, broker = FakeStore(), FakeBroker()
+    await accept(submission(occurred_at="2026-03-01T08:30:00+08:00"), store, broker)
+    await accept(submission(report_id="r-2"), store, broker)
+    assert broker.published[0].reported_at.isoformat() == "2026-03-01T00:30:00+00:00"
+    assert broker.published[1].reported_at.utcoffset() is not None
+    assert broker.published[0].matter_id != broker.published[1].matter_id
+
+
+def test_body_hash_ignores_key_order_but_not_content() -> None:
+    a = ReportSubmission.model_validate(dict(reversed(submission().model_dump().items())))
+    assert submission_hash(a) == submission_hash(submission())
+    assert submission_hash(submission(severity="major")) != submission_hash(submission())
+
+
+def _event() -> MatterReported:
+    from uuid import uuid4
+
+    return MatterReported(
+        matter_id=uuid4(),
+        town_id="changjia",
+        grid_id="changjia-g017",
+        category="dispute",
+        report_id="r-1",
+        channel=Channel.APP,
+        severity="minor",
+        summary="x",
+    )

@@ -1,0 +1,86 @@
+"""Open311 vocabulary: services, form mapping, service request formatting."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from services.intake.open311_catalogue import (
+    derived_report_id,
+    form_to_submission,
+    location_problem,
+    service_definition,
+    service_list,
+    service_request,
+)
+from services.intake.views import RequestView
+from shared.contracts import ReportSubmission
+from shared.domain import Category
+from shared.read_models import MatterView
+from shared.registry import changjia_document, parse_registry
+
+pytestmark = pytest.mark.unit
+
+
+def test_every_category_is_a_service_with_attributes() -> None:
+    services = service_list()
+    assert [s["service_code"] for s in services] == [c.value for c in Category]
+    assert all(s["metadata"] is True and s["type"] == "realtime" and s["group"] for s in services)
+    attributes = service_definition(Category.DISPUTE)["attributes"]
+    assert [a["order"] for a in attributes] == sorted(a["order"] for a in attributes)
+    assert all({"variable", "code", "datatype", "required", "description"} <= set(a) for a in attributes)
+
+
+def test_form_maps_onto_a_valid_submission_with_citizen_contact() -> None:
+    form = {
+        "service_code": "dispute",
+        "lat": "37.7",
+        "long": "117.3",
+        "description": "Noise at night",
+        "first_name": "Wang",
+        "last_name": "Fang",
+        "email": "w@example.org",
+        "attribute[severity]": "hard",
+        "attribute[micro_grid_id]": "changjia-g001-m1",
+    }
+    raw = form_to_submission(form, "changjia", "changjia-g001", "open311-x")
+    submission = ReportSubmission.model_validate(raw)
+    assert submission.severity == "hard" and submission.origin == "citizen_request"
+    assert submission.location is not None and submission.location.lat == 37.7
+    assert submission.contact is not None and submission.contact.name == "Wang Fang"
+    assert submission.micro_grid_id == "changjia-g001-m1"
+
+
+def test_location_is_required_as_lat_and_long_or_an_address() -> None:
+    assert location_problem({"lat": "1", "long": "2"}) is None
+    assert location_problem({"address_string": "Market street"}) is None
+    assert location_problem({"lat": "1"}) is not None
+    assert location_problem({}) is not None
+
+
+def test_derived_report_id_depends_on_content_not_on_the_api_key() -> None:
+    a = derived_report_id([("description", "x"), ("api_key", "k1")])
+    assert a == derived_report_id([("api_key", "k2"), ("description", "x")])
+    assert a != derived_report_id([("description", "y")])
+
+
+def test_closed_matter_is_closed_with_the_lead_departments_name() -> None:
+    registry = parse_registry(changjia_document())
+    view = MatterView.model_validate(
+        {
+            "_id": "m-1",
+            "town_id": "changjia",
+            "grid_id": "changjia-g001",
+            "category": "dispute",
+            "state": "closed",
+            "lead": "changjia.judicial_mediation",
+            "reported_at": datetime(2026, 3, 1, tzinfo=UTC),
+        }
+    )
+    request = service_request(RequestView(view, None), registry)
+    assert request["status"] == "closed"
+    assert request["agency_responsible"] == "Judicial Office and Civil Mediation"
+    assert request["requested_datetime"] == "2026-03-01T00:00:00+00:00"
+    resolved = service_request(RequestView(view.model_copy(update={"state": "resolved"}), None), registry)
+    assert resolved["status"] == "open"
