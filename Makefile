@@ -41,8 +41,8 @@ test-unit: install ## unit and in-memory tests only (no services needed)
 	$(PY) -m pytest tests -m "unit or inmemory"
 
 lint: install ## ruff and mypy (strict)
-	.venv/bin/ruff check shared services tests
-	.venv/bin/ruff format --check shared services tests
+	.venv/bin/ruff check shared services tests tools
+	.venv/bin/ruff format --check shared services tests tools
 	.venv/bin/mypy
 
 bench: install stack-up ## throughput and memory figures (printed, not asserted in unit tests)

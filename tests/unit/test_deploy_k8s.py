@@ -1,0 +1,154 @@
+"""deploy/k8s is validated offline: kustomize (pinned, built from the Go module proxy into
+.state/bin) renders the base and the county overlay; core kinds are checked against the
+Kubernetes OpenAPI schemas shipped by kubernetes-validate (strict: unknown fields fail), the
+operator kinds against the hand-written schemas in deploy/k8s/schemas (only the fields we use)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
+KUSTOMIZE_VERSION = "v5.5.0"
+KUBERNETES_VERSION = "1.32.0"
+GRACEFUL_TIMEOUT_S = 20
+CRD_SCHEMAS = {
+    ("keda.sh/v1alpha1", "ScaledObject"): "scaledobject-keda-v1alpha1.json",
+    ("keda.sh/v1alpha1", "TriggerAuthentication"): "triggerauthentication-keda-v1alpha1.json",
+    ("rabbitmq.com/v1beta1", "RabbitmqCluster"): "rabbitmqcluster-rabbitmq-v1beta1.json",
+    ("mongodbcommunity.mongodb.com/v1", "MongoDBCommunity"): "mongodbcommunity-mongodbcommunity-v1.json",
+}
+
+
+@pytest.fixture(scope="session")
+def kustomize() -> Path:
+    """The pinned kustomize; `go install`ed into .state/bin on first use (cached afterwards)."""
+    target = ROOT / ".state" / "bin" / "kustomize"
+    if not target.exists():
+        go = shutil.which("go") or "/usr/local/go/bin/go"
+        assert Path(go).exists(), "go not found: kustomize is built from the Go module proxy"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "GOBIN": str(target.parent)}
+        result = subprocess.run(
+            [go, "install", f"sigs.k8s.io/kustomize/kustomize/v5@{KUSTOMIZE_VERSION}"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+    return target
+
+
+def render(kustomize: Path, path: Path) -> list[dict[str, Any]]:
+    result = subprocess.run(
+        [str(kustomize), "build", "--load-restrictor", "LoadRestrictionsNone", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+@pytest.fixture(scope="session", params=["base", "overlays/county"])
+def manifests(request: pytest.FixtureRequest, kustomize: Path) -> list[dict[str, Any]]:
+    return render(kustomize, K8S / request.param)
+
+
+def validate(doc: dict[str, Any]) -> None:
+    key = (doc["apiVersion"], doc["kind"])
+    if key in CRD_SCHEMAS:
+        schema = json.loads((K8S / "schemas" / CRD_SCHEMAS[key]).read_text(encoding="utf-8"))
+        jsonschema.validate(doc, schema)
+    else:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
+def by_kind(manifests: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in manifests if d["kind"] == kind}
+
+
+def test_every_rendered_manifest_is_valid_against_its_schema(manifests: list[dict[str, Any]]) -> None:
+    failures = []
+    for doc in manifests:
+        try:
+            validate(doc)
+        except Exception as error:  # collect all, report all
+            failures.append(f"{doc['kind']}/{doc['metadata']['name']}: {error}")
+    assert not failures, "\n".join(failures)
+
+
+def test_validation_rejects_a_misspelt_field(manifests: list[dict[str, Any]]) -> None:
+    deployment = json.loads(json.dumps(by_kind(manifests, "Deployment")["intake"]))
+    deployment["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = deployment["spec"]["template"]["spec"][
+        "containers"
+    ][0].pop("readinessProbe")
+    with pytest.raises(kubernetes_validate.ValidationError):
+        validate(deployment)
+    scaled = json.loads(json.dumps(by_kind(manifests, "ScaledObject")["dispatch"]))
+    scaled["spec"]["triggers"][0]["metadata"]["mode"] = "QueueLenght"
+    with pytest.raises(jsonschema.ValidationError):
+        validate(scaled)
+
+
+def test_services_have_probes_resources_secrets_and_a_long_enough_grace_period(
+    manifests: list[dict[str, Any]],
+) -> None:
+    deployments = by_kind(manifests, "Deployment")
+    assert {"intake", "dispatch", "stats", "department-bot"} <= set(deployments)
+    for name in ("intake", "dispatch", "stats"):
+        pod = deployments[name]["spec"]["template"]["spec"]
+        assert pod["terminationGracePeriodSeconds"] > GRACEFUL_TIMEOUT_S
+        container = pod["containers"][0]
+        assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["resources"]["requests"] and container["resources"]["limits"]
+        secret_refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"] if "valueFrom" in e}
+        assert secret_refs == {"gridwhistle-secrets"}
+    assert not by_kind(manifests, "Secret"), "secrets are referenced, never committed"
+
+
+def test_every_service_has_a_service_and_a_disruption_budget(manifests: list[dict[str, Any]]) -> None:
+    assert {"intake", "dispatch", "stats"} <= set(by_kind(manifests, "Service"))
+    assert {"intake", "dispatch", "stats", "department-bot"} <= set(by_kind(manifests, "PodDisruptionBudget"))
+
+
+def test_keda_scales_dispatch_stats_and_bots_on_queue_length(manifests: list[dict[str, Any]]) -> None:
+    scaled = by_kind(manifests, "ScaledObject")
+    queues = {name: {t["metadata"]["queueName"] for t in s["spec"]["triggers"]} for name, s in scaled.items()}
+    assert queues["dispatch"] == {"dispatch.events", "dispatch.commands"}
+    assert queues["stats"] == {"stats.events"}
+    assert all(q.startswith("dept.") for q in queues["department-bot"])
+    deployments = set(by_kind(manifests, "Deployment"))
+    assert {s["spec"]["scaleTargetRef"]["name"] for s in scaled.values()} <= deployments
+
+
+def test_config_maps_carry_the_registry_rules_and_alerts(manifests: list[dict[str, Any]]) -> None:
+    names = {n.rsplit("-", 1)[0]: d for n, d in by_kind(manifests, "ConfigMap").items()}
+    assert "changjia.yaml" in names["gridwhistle-registry"]["data"]
+    assert "routing.yaml" in names["gridwhistle-routing"]["data"]
+    assert "groups:" in names["gridwhistle-prometheus-rules"]["data"]["gridwhistle.yml"]
+
+
+def test_county_overlay_runs_the_whole_county_on_clusters(kustomize: Path) -> None:
+    county = render(kustomize, K8S / "overlays" / "county")
+    registry = next(d for d in county if d["metadata"]["name"].startswith("gridwhistle-registry"))
+    assert len([k for k in registry["data"] if k.startswith("town")]) == 9
+    assert by_kind(county, "RabbitmqCluster")["rabbitmq"]["spec"]["replicas"] == 3
+    assert by_kind(county, "MongoDBCommunity")["mongodb"]["spec"]["members"] == 3
+    assert all(d["metadata"].get("namespace") == "gridwhistle" for d in county if d["kind"] != "Namespace")

@@ -1,0 +1,147 @@
+"""Generate RabbitMQ definitions (topology, users, policies) from ``shared.topology``.
+
+    .venv/bin/python -m tools.rabbitmq_definitions          # rewrite the checked-in files
+    .venv/bin/python -m tools.rabbitmq_definitions --check  # exit 1 if one differs
+
+The broker then starts with every exchange, quorum queue (delivery limit, at-least-once
+dead-lettering) and binding the services would declare themselves, so a department's queue
+exists (and collects work) before its first consumer connects. Users carry no password hash:
+passwords are set at deploy time (compose: the ``rabbitmq-init`` service; k8s: Secrets), never
+committed. Written for the registry in ``GW_REGISTRY_PATH`` (default: Changjia); regenerate with
+the county directory for a county deployment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from shared.registry import load_registry
+from shared.settings import GwSettings
+from shared.topology import DELIVERY_LIMIT, Topology, topology_for
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = (
+    ROOT / "deploy" / "compose" / "rabbitmq" / "definitions.json",
+    ROOT / "deploy" / "k8s" / "base" / "rabbitmq" / "definitions.json",
+)
+VHOST = "/"
+USERS = (("gridwhistle", ""), ("gridwhistle-department", ""), ("monitoring", "monitoring"))
+
+
+def definitions(topology: Topology) -> dict[str, Any]:
+    queues = []
+    bindings = []
+    for spec in topology.all_queues():
+        arguments = {"x-queue-type": "quorum", **spec.arguments()}
+        queues.append(
+            {"name": spec.name, "vhost": VHOST, "durable": True, "auto_delete": False, "arguments": arguments}
+        )
+        bindings += [
+            {
+                "source": b.exchange.name,
+                "vhost": VHOST,
+                "destination": spec.name,
+                "destination_type": "queue",
+                "routing_key": b.routing_key,
+                "arguments": {},
+            }
+            for b in spec.bindings
+        ]
+    exchanges: list[dict[str, Any]] = [
+        {
+            "name": e.name,
+            "vhost": VHOST,
+            "type": e.type.value,
+            "durable": True,
+            "auto_delete": False,
+            "internal": False,
+            "arguments": {},
+        }
+        for e in topology.exchanges
+    ]
+    return {
+        "rabbit_version": "3.10.8",
+        "vhosts": [{"name": VHOST}],
+        "users": [
+            {
+                "name": name,
+                "password_hash": "",
+                "hashing_algorithm": "rabbit_password_hashing_sha256",
+                "tags": [tags] if tags else [],
+            }
+            for name, tags in USERS
+        ],
+        "permissions": [
+            {
+                "user": "gridwhistle",
+                "vhost": VHOST,
+                "configure": "^(gw|intake|dispatch|stats|dept|grid|supervision)\\.",
+                "write": ".*",
+                "read": ".*",
+            },
+            # departments read their own queue and send commands; they declare nothing
+            {
+                "user": "gridwhistle-department",
+                "vhost": VHOST,
+                "configure": "^$",
+                "write": "^gw\\.commands$",
+                "read": "^(dept|grid|supervision)\\.",
+            },
+            {"user": "monitoring", "vhost": VHOST, "configure": "^$", "write": "^$", "read": "^$"},
+        ],
+        "exchanges": exchanges,
+        "queues": queues,
+        "bindings": bindings,
+        "policies": [
+            {
+                # backstop for a queue declared without our arguments (x-args win where both exist)
+                "vhost": VHOST,
+                "name": "gw-work-queues",
+                "pattern": "^(intake|dispatch|stats|dept|grid|supervision)\\.(?!.*\\.dead$)",
+                "apply-to": "queues",
+                "priority": 0,
+                "definition": {"delivery-limit": DELIVERY_LIMIT, "dead-letter-exchange": "gw.dead"},
+            },
+            {
+                # dead letters are kept for `gridwhistle dlq`, but not without bound
+                "vhost": VHOST,
+                "name": "gw-dead-letters",
+                "pattern": "\\.dead$",
+                "apply-to": "queues",
+                "priority": 0,
+                "definition": {"max-length": 100000},
+            },
+        ],
+    }
+
+
+def render() -> str:
+    topology = topology_for(load_registry(GwSettings().registry_path))
+    return json.dumps(definitions(topology), indent=2) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="RabbitMQ definitions from shared.topology")
+    parser.add_argument("--check", action="store_true", help="fail if a checked-in file differs")
+    args = parser.parse_args(argv)
+    text = render()
+    stale = []
+    for path in TARGETS:
+        if args.check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(str(path.relative_to(ROOT)))
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    if stale:
+        sys.stderr.write(f"stale definitions (run python -m tools.rabbitmq_definitions): {', '.join(stale)}\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
