@@ -175,6 +175,8 @@ class MatterClosed(Event):
     round: int
     by: str
     satisfaction: int = Field(ge=1, le=5)
+    origin: Origin | None = None  # from the report: lets stats count citizen requests closed
+    supervised: bool = False  # a supervisor stepped in at some point of its life
 
 
 class MatterReopened(Event):
