@@ -1,0 +1,70 @@
+"""Dispatch service wiring: ``create_app(settings)`` and ``main()`` (port 8020)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from services.dispatch.config import DispatchSettings
+from services.dispatch.handlers import DispatchDeps, run_sweeper, system_clock
+from services.dispatch.metrics import DispatchMetrics
+from services.dispatch.rules import load_rules
+from services.dispatch.store import CaseStore
+from services.dispatch.subscribers import register_subscribers
+from shared.logging import configure_logging
+from shared.service import build_runtime, create_service_app, serve
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
+    from fastapi import FastAPI
+
+    from shared.registry import Registry
+    from shared.service import ServiceRuntime
+
+SERVICE = "dispatch"
+
+
+def create_app(
+    settings: DispatchSettings | None = None,
+    *,
+    registry: Registry | None = None,
+    clock: Callable[[], datetime] = system_clock,
+    sweeper: bool = True,
+) -> FastAPI:
+    """The dispatch app; the rules are validated here, so a bad rules file fails at start."""
+    settings = settings or DispatchSettings()
+    runtime = build_runtime(settings, SERVICE, registry=registry)
+    deps = DispatchDeps(
+        store=CaseStore(runtime.db),
+        broker=runtime.broker,
+        rules=load_rules(settings.rules_path, runtime.registry),
+        registry=runtime.registry,
+        metrics=DispatchMetrics(runtime.metrics),
+        clock=clock,
+        park_timeout=timedelta(seconds=settings.park_timeout),
+        outbox_grace=timedelta(seconds=settings.outbox_grace),
+        max_retries=settings.max_cas_retries,
+    )
+    register_subscribers(runtime.broker, deps, prefetch=settings.prefetch)
+
+    async def on_started(rt: ServiceRuntime) -> None:
+        await deps.store.ensure_indexes()
+        if sweeper:
+            rt.background.append(asyncio.create_task(run_sweeper(deps, settings.sweep_interval)))
+
+    app = create_service_app(runtime, title="Gridwhistle dispatch", on_started=on_started)
+    app.state.deps = deps
+    return app
+
+
+def main() -> None:
+    settings = DispatchSettings()
+    configure_logging(SERVICE, level=settings.log_level, fmt=settings.log_format)
+    serve(create_app(settings), port=settings.dispatch_port, graceful_timeout=settings.graceful_timeout)
+
+
+if __name__ == "__main__":
+    main()

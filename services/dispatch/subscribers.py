@@ -1,0 +1,39 @@
+"""Queues -> handlers, nothing else: MatterReported and every command."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from faststream import AckPolicy
+
+from services.dispatch.handlers import on_command, on_matter_reported
+from shared import topology
+from shared.broker import subscriber_channel
+from shared.contracts import COMMAND_ADAPTER, MatterReported
+
+if TYPE_CHECKING:
+    from faststream.rabbit import RabbitBroker
+
+    from services.dispatch.handlers import DispatchDeps
+
+
+def register_subscribers(broker: RabbitBroker, deps: DispatchDeps, *, prefetch: int) -> None:
+    """``dispatch.events`` (MatterReported) and ``dispatch.commands`` (all commands)."""
+
+    @broker.subscriber(
+        topology.DISPATCH_EVENTS.rabbit_queue(),
+        topology.EVENTS,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        channel=subscriber_channel(prefetch),
+    )
+    async def matter_reported(body: dict[str, Any]) -> None:
+        await on_matter_reported(deps, MatterReported.model_validate(body))
+
+    @broker.subscriber(
+        topology.DISPATCH_COMMANDS.rabbit_queue(),
+        topology.COMMANDS,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        channel=subscriber_channel(prefetch),
+    )
+    async def command(body: dict[str, Any]) -> None:
+        await on_command(deps, COMMAND_ADAPTER.validate_python(body))

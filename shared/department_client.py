@@ -1,0 +1,247 @@
+"""The owner side of dispatch: consume a work queue, keep the matters owned, send commands.
+
+``DepartmentClient(broker, "changjia.civil_affairs")`` consumes ``dept.<department_id>``
+(``MatterDispatched`` and ``MatterEscalated`` bodies published by dispatch on ``gw.dispatch``)
+and keeps, in memory, the matters the department owns in their newest round. Its commands go
+through ``shared.broker.publish_command`` with the right ``round`` and ``actor_id``.
+
+The same client serves grid staff (``DepartmentClient.for_grid_staff``: ``grid.<town_id>``,
+keeping the matters assigned to the given staff, acting as the assignee) and supervisors
+(``DepartmentClient.for_supervisor``: ``supervision.<town_id>``, acting as the instructor).
+
+Register it before ``broker.start()`` (``client.subscribe()``); ``await client.declare()`` on a
+connected broker declares its queue if dispatch has not yet.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+from uuid import UUID
+
+from faststream import AckPolicy
+
+from shared import topology
+from shared.broker import publish_command, subscriber_channel
+from shared.contracts import (
+    EVENT_ADAPTER,
+    AcceptMatter,
+    Command,
+    MatterDispatched,
+    MatterEscalated,
+    RecordFeedback,
+    RerouteMatter,
+    ResolveMatter,
+    ReturnMatter,
+    WhistleMatter,
+)
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from faststream.rabbit import RabbitBroker
+
+    from shared.contracts import Event
+
+log = logging.getLogger("gridwhistle.department_client")
+
+SEEN_LIMIT = 10_000
+
+ItemState = Literal["dispatched", "accepted", "resolved", "returned", "whistled", "rerouted"]
+
+
+@dataclass
+class WorkItem:
+    """One matter as its owner sees it (newest round only)."""
+
+    matter_id: UUID
+    town_id: str
+    grid_id: str
+    category: str
+    severity: str
+    round: int
+    tier: str
+    role: Literal["lead", "supporting"]
+    actor_id: str
+    priority: str
+    accept_by: datetime
+    resolve_by: datetime
+    reason: str
+    state: ItemState = "dispatched"
+    escalation_level: int = 0
+    lead: str = ""
+    supporting: list[str] = field(default_factory=list)
+
+
+OnItem = Callable[[WorkItem, "Event"], Awaitable[None]]
+
+
+class DepartmentClient:
+    def __init__(
+        self,
+        broker: RabbitBroker,
+        department_id: str,
+        *,
+        queue: topology.QueueSpec | None = None,
+        owners: set[str] | None = None,
+        keep_all: bool = False,
+        actor_id: str | None = None,
+        prefetch: int = 16,
+        on_item: OnItem | None = None,
+    ) -> None:
+        """``owners``: keep matters whose lead/supporting/assignee is one of these (default: the
+        department; ``keep_all``: every matter on the queue). ``actor_id``: who the commands come
+        from (default: the assignee on grid tiers, else the department)."""
+        self.broker = broker
+        self.department_id = department_id
+        self.queue = queue or topology.department_queue(department_id)
+        self.owners: set[str] | None = None if keep_all else (owners or {department_id})
+        self.actor_id = actor_id
+        self.prefetch = prefetch
+        self.on_item = on_item
+        self.items: dict[UUID, WorkItem] = {}
+        self.escalations: deque[MatterEscalated] = deque(maxlen=SEEN_LIMIT)  # every notice received
+        self._seen: OrderedDict[str, None] = OrderedDict()
+
+    @classmethod
+    def for_grid_staff(
+        cls, broker: RabbitBroker, town_id: str, staff_ids: set[str] | None = None, **kwargs: Any
+    ) -> DepartmentClient:
+        """Grid-tier work of a town, kept for ``staff_ids`` (None: everyone), acting as the assignee."""
+        queue = topology.grid_queue(town_id)
+        return cls(broker, town_id, queue=queue, owners=staff_ids, keep_all=staff_ids is None, **kwargs)
+
+    @classmethod
+    def for_supervisor(cls, broker: RabbitBroker, town_id: str, supervisor_id: str, **kwargs: Any) -> DepartmentClient:
+        """Returned and overdue matters of a town, acting as the supervisor (reroute)."""
+        queue = topology.supervision_queue(town_id)
+        return cls(broker, town_id, queue=queue, keep_all=True, actor_id=supervisor_id, **kwargs)
+
+    # ------------------------------------------------------------------ consuming
+    def subscribe(self) -> None:
+        self.broker.subscriber(
+            self.queue.rabbit_queue(),
+            topology.DISPATCH,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            channel=subscriber_channel(self.prefetch),
+        )(self.handle)
+
+    async def declare(self) -> None:
+        spec = self.queue
+        await topology.declare_topology(
+            self.broker, topology.Topology(topology.EXCHANGES, (spec,), (spec.dead_letter_spec(),))
+        )
+
+    def _owns(self, event: MatterDispatched) -> bool:
+        if self.owners is None:
+            return True
+        return bool({event.lead, event.assignee, *event.supporting} & self.owners)
+
+    async def handle(self, body: dict[str, Any]) -> None:
+        """One work item body (public so tests and other transports can feed it)."""
+        event = EVENT_ADAPTER.validate_python(body)
+        key = str(event.message_id)
+        if key in self._seen:
+            return
+        self._seen[key] = None
+        while len(self._seen) > SEEN_LIMIT:
+            self._seen.popitem(last=False)
+        item = self._apply(event)
+        if item is not None and self.on_item is not None:
+            await self.on_item(item, event)
+
+    def _apply(self, event: Event) -> WorkItem | None:
+        current = self.items.get(event.matter_id)
+        if isinstance(event, MatterDispatched):
+            if current is not None and current.round >= event.round:
+                return None
+            if not self._owns(event):
+                return None
+            owners = self.owners
+            is_lead = owners is None or event.lead in owners or event.assignee in owners
+            role: Literal["lead", "supporting"] = "lead" if is_lead else "supporting"
+            actor = self.actor_id or event.assignee or self.department_id
+            item = WorkItem(
+                matter_id=event.matter_id,
+                town_id=event.town_id,
+                grid_id=event.grid_id,
+                category=event.category,
+                severity=event.severity,
+                round=event.round,
+                tier=event.tier,
+                role=role,
+                actor_id=actor,
+                priority=event.priority,
+                accept_by=event.accept_by,
+                resolve_by=event.resolve_by,
+                reason=event.reason,
+                lead=event.lead,
+                supporting=list(event.supporting),
+                state="accepted" if event.reason == "reopened" else "dispatched",
+            )
+            self.items[event.matter_id] = item
+            return item
+        if isinstance(event, MatterEscalated):
+            self.escalations.append(event)
+        if isinstance(event, MatterEscalated) and current is not None and current.round == event.round:
+            current.escalation_level = max(current.escalation_level, event.level)
+            return current
+        return None
+
+    # ------------------------------------------------------------------ commands
+    def _item(self, matter_id: UUID | str) -> WorkItem:
+        return self.items[UUID(str(matter_id))]
+
+    async def _send(self, command: Command) -> Command:
+        await publish_command(self.broker, command)
+        log.debug("command sent", extra=command.log_fields())
+        return command
+
+    def _fields(self, item: WorkItem) -> dict[str, Any]:
+        return {
+            "matter_id": item.matter_id,
+            "town_id": item.town_id,
+            "grid_id": item.grid_id,
+            "actor_id": item.actor_id,
+            "round": item.round,
+            "correlation_id": str(item.matter_id),
+        }
+
+    async def accept(self, matter_id: UUID | str) -> Command:
+        item = self._item(matter_id)
+        item.state = "accepted"
+        return await self._send(AcceptMatter(**self._fields(item)))
+
+    async def return_(self, matter_id: UUID | str, reason: str) -> Command:
+        item = self._item(matter_id)
+        item.state = "returned"
+        return await self._send(ReturnMatter(**self._fields(item), reason=reason))
+
+    async def resolve(self, matter_id: UUID | str, note: str = "") -> Command:
+        item = self._item(matter_id)
+        item.state = "resolved"
+        return await self._send(ResolveMatter(**self._fields(item), note=note))
+
+    async def whistle(self, matter_id: UUID | str, reason: str) -> Command:
+        item = self._item(matter_id)
+        item.state = "whistled"
+        return await self._send(WhistleMatter(**self._fields(item), reason=reason))
+
+    async def reroute(self, matter_id: UUID | str, lead: str, supporting: list[str], reason: str) -> Command:
+        item = self._item(matter_id)
+        item.state = "rerouted"
+        return await self._send(RerouteMatter(**self._fields(item), lead=lead, supporting=supporting, reason=reason))
+
+    async def feedback(self, matter_id: UUID | str, satisfaction: int, round_: int | None = None) -> Command:
+        item = self._item(matter_id)
+        fields = self._fields(item) | ({"round": round_} if round_ is not None else {})
+        return await self._send(RecordFeedback(**fields, satisfaction=satisfaction))
+
+    def open_items(self) -> list[WorkItem]:
+        return sorted(
+            (i for i in self.items.values() if i.state in ("dispatched", "accepted")),
+            key=lambda i: (i.priority, i.resolve_by),
+        )
