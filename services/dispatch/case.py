@@ -51,6 +51,8 @@ class Case(BaseModel):
     category: Category = Category.OTHER
     severity: Severity = Severity.MINOR
     reported_at: datetime | None = None
+    report_id: str | None = None  # the reporter's reference, shown to departments
+    origin: str | None = None  # citizen_request | grid_inspection | machine (counted at closure)
     correlation_id: str = ""
     state: MatterState = MatterState.REPORTED
     stage: Literal["reported", "whistled"] = "reported"

@@ -200,6 +200,8 @@ def on_feedback(case: Case, cmd: RecordFeedback, ctx: Context) -> list[Outbound]
             round=case.round,
             by=cmd.actor_id,
             satisfaction=cmd.satisfaction,
+            origin=case.origin,
+            supervised=case.supervised,
         )
         return [Outbound(closed)]
     lead = case.lead or ""

@@ -130,6 +130,7 @@ def start_round(
         priority=case.priority,
         rule_id=rule_id,
         reason=reason,
+        report_id=case.report_id,
         accept_by=case.accept_by,
         resolve_by=case.resolve_by,
     )
@@ -199,6 +200,7 @@ def on_reported(case: Case | None, reported: MatterReported, ctx: Context) -> Tr
     new.town_id, new.grid_id, new.micro_grid_id = reported.town_id, reported.grid_id, reported.micro_grid_id
     new.category, new.severity = reported.category, reported.severity
     new.reported_at = reported.reported_at
+    new.report_id, new.origin = reported.report_id, reported.origin
     new.correlation_id = reported.correlation_id or str(reported.matter_id)
     route = ctx.rules.route(new.category, new.severity, new.town_id, new.grid_id, "reported")
     out = dispatch_route(new, ctx, route, "reported")

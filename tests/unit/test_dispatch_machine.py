@@ -156,6 +156,24 @@ async def test_return_with_no_department_left_goes_to_supervision_and_a_supervis
     assert (case.state, case.round, case.lead, case.tier) == ("dispatched", 3, "changjia.service_center", "department")
 
 
+async def test_closed_supervised_matter_carries_its_origin_and_the_report_reference() -> None:
+    deps = make_deps()
+    event = reported("other", "urgent")
+    await on_matter_reported(deps, event)
+    m = event.matter_id
+    await on_command(deps, cmd("return_matter", m, CG, 1, reason="wrong office"))
+    await on_command(deps, cmd("reroute_matter", m, INSTRUCTOR, 2, lead="changjia.service_center", reason="x"))
+    for c in (
+        cmd("accept_matter", m, "changjia.service_center", 3),
+        cmd("resolve_matter", m, "changjia.service_center", 3),
+        cmd("record_feedback", m, "changjia-g017-member1", 3, satisfaction=5),
+    ):
+        assert (await on_command(deps, c)).outcome == "applied"
+    assert {d["report_id"] for d in broker(deps).events("matter_dispatched")} == {event.report_id}
+    [closed] = broker(deps).events("matter_closed")
+    assert (closed["origin"], closed["supervised"]) == ("grid_inspection", True)
+
+
 async def test_unsatisfied_feedback_reopens_to_the_lead_in_a_new_round() -> None:
     deps = make_deps()
     event = reported("safety_hazard", "urgent")
