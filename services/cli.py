@@ -39,3 +39,7 @@ app.command("bench", help="Throughput and memory figures.")(bench_command)
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -133,7 +133,7 @@ def plan_scenario(scenario: Scenario, registry: Registry, *, seed: int = 1) -> l
     grids = [g for g in registry.all_grids() if g.town_id in towns]
     n = scenario.matters
     categories = _bag({k.value: v for k, v in scenario.categories.items()}, rng)
-    origins = _bag(dict(scenario.origins), rng)
+    origins = _bag({str(k): v for k, v in scenario.origins.items()}, rng)
     severities = _bag(_exact_counts({k.value: v for k, v in scenario.severities.items()}, n), rng)
     channels = _bag(_exact_counts({k.value: v for k, v in scenario.channels.items()}, n), rng)
     # Fates: whistles only make sense for grid-tier matters (not urgent); the rest anywhere.

@@ -1,0 +1,168 @@
+"""Scripted department, grid-staff and supervisor bots for scenario replays.
+
+Each bot plays its part as people would: it takes work from its queue (``dept.<id>``,
+``grid.<town>``, ``supervision.<town>``) and answers with commands after a handling time
+drawn by the plan. A matter's *fate* (from the scenario plan, found by its report id) decides
+the path: straight through, returned until a supervisor reroutes it, whistled up from the
+grid, or closed only after an unsatisfied first feedback. Because fates are planned, a full
+replay lands on exact figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from faststream import AckPolicy
+
+from shared import topology
+from shared.broker import publish_command, subscriber_channel
+from shared.contracts import (
+    AcceptMatter,
+    Command,
+    MatterDispatched,
+    RecordFeedback,
+    RerouteMatter,
+    ResolveMatter,
+    ReturnMatter,
+    WhistleMatter,
+)
+from shared.domain import Tier
+
+if TYPE_CHECKING:
+    from faststream.rabbit import RabbitBroker
+    from faststream.rabbit.annotations import RabbitMessage
+
+    from services.simulator.scenario import PlannedMatter
+    from shared.registry import Registry
+
+log = logging.getLogger("gridwhistle.simulator.bots")
+
+
+def owner_of(routing_key: str) -> str:
+    """``<town>.<tier>.<owner>.<priority>`` -> owner (a department id contains a dot itself)."""
+    return routing_key.split(".", 2)[-1].rsplit(".", 1)[0]
+
+
+SATISFIED = 5
+UNSATISFIED = 2
+
+
+@dataclass
+class MatterMemory:
+    """What the bots remember about one matter across its dispatch rounds."""
+
+    first_lead: str | None = None
+    supervised: bool = False
+    whistled: bool = False
+    feedback_given: int = 0
+
+
+@dataclass
+class BotCrew:
+    registry: Registry
+    plan: dict[str, PlannedMatter]  # by report id
+    broker: RabbitBroker
+    speed: float = 1000.0
+    memory: dict[str, MatterMemory] = field(default_factory=dict)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    commands_sent: int = 0
+
+    # ----------------------------------------------------------------- wiring
+    def subscribe(self, prefetch: int, towns: list[str]) -> None:
+        """One subscriber per queue the crew works: departments, grid staff, supervisors."""
+        queues = [topology.department_queue(d.department_id) for d in self.registry.all_departments()]
+        queues += [topology.grid_queue(t) for t in towns] + [topology.supervision_queue(t) for t in towns]
+        for spec in queues:
+            self.broker.subscriber(
+                spec.rabbit_queue(),
+                topology.DISPATCH,
+                ack_policy=AckPolicy.NACK_ON_ERROR,
+                channel=subscriber_channel(prefetch),
+                title=f"bot:{spec.name}",
+            )(self.on_work_item)
+
+    async def on_work_item(self, body: dict[str, Any], message: RabbitMessage) -> None:
+        if body.get("event_type") != "matter_dispatched":
+            return  # escalation notices: the supervisor bot only acts on dispatched work
+        self.take(MatterDispatched.model_validate(body), owner_of(message.raw_message.routing_key or ""))
+
+    async def drain(self) -> None:
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+    # ----------------------------------------------------------------- the script
+    def take(self, item: MatterDispatched, owner: str) -> None:
+        planned = self.plan.get(item.report_id or "")
+        if planned is None:
+            return  # not ours (another run's matter): leave it to its own bots
+        memory = self.memory.setdefault(str(item.matter_id), MatterMemory())
+        if memory.first_lead is None and item.tier == Tier.DEPARTMENT:
+            memory.first_lead = item.lead
+        self._spawn(self._act(item, planned, memory, owner))
+
+    async def _act(self, item: MatterDispatched, planned: PlannedMatter, memory: MatterMemory, owner: str) -> None:
+        if item.tier == Tier.SUPERVISION:
+            await self._supervise(item, planned, memory)
+            return
+        is_lead = owner == item.lead
+        # Grid staff cannot return a matter: what must reach a supervisor goes up to departments first.
+        if is_lead and item.tier.is_grid_tier and planned.fate in ("whistled", "supervised") and not memory.whistled:
+            memory.whistled = True
+            await self._send(WhistleMatter, item, owner, reason="beyond the grid: departments needed")
+            return
+        if is_lead and planned.fate == "supervised" and not memory.supervised:
+            await self._send(ReturnMatter, item, owner, reason="not within our remit, please reassign")
+            return
+        if item.reason != "reopened":
+            await asyncio.sleep(planned.accept_after / self.speed)
+            await self._send(AcceptMatter, item, owner)
+        await asyncio.sleep(planned.resolve_after / self.speed)
+        await self._send(ResolveMatter, item, owner, note="handled")
+        if is_lead:
+            memory.feedback_given += 1
+            unhappy = planned.fate == "unsatisfied_once" and memory.feedback_given == 1
+            await self._send(
+                RecordFeedback, item, planned.reporter_id, satisfaction=UNSATISFIED if unhappy else SATISFIED
+            )
+
+    async def _supervise(self, item: MatterDispatched, planned: PlannedMatter, memory: MatterMemory) -> None:
+        memory.supervised = True
+        supervisors = self.registry.supervisors_of_grid(item.grid_id)
+        lead = memory.first_lead or self._fallback_department(item.town_id)
+        await self._send(
+            RerouteMatter,
+            item,
+            supervisors[0].staff_id,
+            lead=lead,
+            reason="instructor assigned the matter after follow-up",
+        )
+
+    def _fallback_department(self, town_id: str) -> str:
+        return f"{town_id}.comprehensive_governance"
+
+    # ----------------------------------------------------------------- plumbing
+    async def _send(self, kind: type[Command], item: MatterDispatched, actor: str, **fields: Any) -> None:
+        command = kind(
+            matter_id=item.matter_id,
+            town_id=item.town_id,
+            grid_id=item.grid_id,
+            correlation_id=item.correlation_id,
+            actor_id=actor,
+            round=item.round,
+            **fields,
+        )
+        await publish_command(self.broker, command)
+        self.commands_sent += 1
+
+    def _spawn(self, work: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("bot action failed", extra={"error": repr(task.exception())})
