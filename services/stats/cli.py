@@ -1,0 +1,82 @@
+"""``gridwhistle stats``: ``serve`` the service, ``rebuild`` its read models from the event log."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from services.stats.config import StatsSettings
+from services.stats.rebuild import RebuildReport, rebuild
+from shared.logging import configure_logging
+from shared.management import ManagementApi
+from shared.mongo import make_mongo_client
+from shared.registry import load_registry
+from shared.topology import STATS_EVENTS
+
+stats_app = typer.Typer(help="The stats service: read models, figures, backlog.", no_args_is_help=True)
+
+
+@stats_app.command("serve")
+def serve_command() -> None:
+    """Run the stats service (port GW_STATS_PORT, default 8030) until SIGINT/SIGTERM."""
+    from services.stats.app import main
+
+    main()
+
+
+async def _rebuild(settings: StatsSettings, progress: Progress) -> RebuildReport:
+    registry = load_registry(settings.registry_path)
+    client = make_mongo_client(settings)
+    task = progress.add_task("replaying the event log", total=None)
+
+    def advance(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    try:
+        return await rebuild(client[settings.mongo_db], registry, settings.zone, progress=advance)
+    finally:
+        await client.close()
+
+
+async def _live_consumers(settings: StatsSettings) -> int:
+    async with ManagementApi(settings) as api:
+        return (await api.queue(STATS_EVENTS.name)).consumers
+
+
+@stats_app.command("rebuild")
+def rebuild_command(
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Rebuild while stats consumers run (rebuild-and-catch-up). Safe on MongoDB; on FerretDB 1.x "
+            "concurrent updates of one document can lose writes, so stop the stats service first there.",
+        ),
+    ] = False,
+) -> None:
+    """Replay event_log into fresh collections, swap them in, catch up on events logged meanwhile."""
+    settings = StatsSettings()
+    configure_logging("stats", level="WARNING", fmt="console")
+    console = Console(stderr=True)
+    if not live:
+        try:
+            consumers = asyncio.run(_live_consumers(settings))
+        except Exception as error:  # no broker, or no queue yet: nothing is consuming
+            console.print(f"(could not read the {STATS_EVENTS.name} consumers: {type(error).__name__})")
+            consumers = 0
+        if consumers:
+            console.print(
+                f"[red]{consumers} consumer(s) on {STATS_EVENTS.name}[/]: stop the stats service, or pass --live"
+            )
+            raise typer.Exit(2)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        report = asyncio.run(_rebuild(settings, progress))
+    console.print(
+        f"rebuilt from {report.events} events: {report.matters} matters, {report.buckets} day buckets, "
+        f"{report.caught_up} events caught up"
+    )

@@ -1,0 +1,42 @@
+"""Settings of the stats service (environment prefix ``GW_``, like every setting)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, field_validator
+
+from shared.settings import GwSettings
+
+
+class StatsSettings(GwSettings):
+    """``GwSettings`` plus what only stats needs."""
+
+    stats_port: int = Field(8030, ge=1, le=65535, description="HTTP port of the stats service")
+    stats_timezone: str = Field(
+        "Asia/Shanghai",
+        description="Time zone whose calendar days the counters are bucketed by (and from/to refer to)",
+    )
+    stats_refresh_seconds: float = Field(
+        5.0, gt=0, le=300, description="How often the read-model and queue-depth metric snapshots refresh"
+    )
+    stats_concurrency: int = Field(
+        4,
+        ge=1,
+        le=256,
+        description="Events applied at once per process (FerretDB serialises writes: more only adds contention)",
+    )
+    stats_management_timeout: float = Field(
+        2.0, gt=0, le=30, description="Timeout of one RabbitMQ management API read (queue depths)"
+    )
+
+    @field_validator("stats_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        ZoneInfo(value)  # raises for an unknown zone: fail fast at start-up
+        return value
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.stats_timezone)

@@ -1,0 +1,203 @@
+"""What one event adds to the counters: a pure function of the event (and the registry).
+
+All counter effects of an event land in ONE bucket document, the ``(town, day)`` bucket of
+the event, so one single-document update guarded by the message id applies all of them or
+none (see ``store.apply_counters``). Inside the bucket::
+
+    totals.<figure>                        the town's figures for the day
+    counts.<category>.<figure>             the same per category
+    grids.<grid_id>.<figure>               per grid
+    departments.<department~key>.<figure>  per department (the department's own events there)
+
+Department ids contain a dot, which a Mongo-wire field name may not: ``department_key``
+writes it as ``~`` (never part of a slug, so the mapping is reversible).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from shared.contracts import (
+    MatterAccepted,
+    MatterClosed,
+    MatterCommandRejected,
+    MatterDispatched,
+    MatterEscalated,
+    MatterReopened,
+    MatterReported,
+    MatterRerouted,
+    MatterResolved,
+    MatterReturned,
+    MatterWhistled,
+)
+from shared.domain import Tier
+
+if TYPE_CHECKING:
+    from datetime import datetime, tzinfo
+
+    from shared.contracts import AnyEvent
+    from shared.registry import Registry
+
+MATTER_FIGURES: tuple[str, ...] = (
+    "reported",
+    "dispatched",  # dispatch rounds (a re-dispatch after a return counts again)
+    "accepted",  # lead acceptances
+    "accepted_on_time",
+    "accept_ms",  # sum of waited_seconds (as integer milliseconds: sums stay exact)
+    "resolved",  # lead resolutions: the matter is resolved
+    "resolved_on_time",
+    "resolve_ms",  # sum of handling_seconds
+    "supervised",
+    "closed",
+    "closed_citizen_requests",  # closed matters that began as a citizen request (诉求)
+    "closed_supervised",  # closed matters a supervisor stepped into (returned to supervision or escalated)
+    "reopened",
+    "feedback",  # closed + reopened: each carries a satisfaction score
+    "satisfaction_sum",
+    "returned",
+    "rerouted",
+    "whistled",
+    "escalated_l1",
+    "escalated_l2",
+    "escalated_l3",
+    "breached_accept",  # a first escalation (level 1) = one SLA breach
+    "breached_resolve",
+    "rejected",  # MatterCommandRejected
+)
+"""Figures of towns and grids (per matter: lead actions only)."""
+
+DEPARTMENT_FIGURES: tuple[str, ...] = (
+    "dispatched",  # rounds where the department is lead or supporting
+    "dispatched_lead",
+    "accepted",  # accepted by the department (as lead or supporting)
+    "accepted_on_time",
+    "accept_ms",
+    "resolved",  # resolved by the department (as lead or supporting)
+    "resolved_on_time",
+    "resolve_ms",
+    "returned",  # returned (or released) by the department
+    "escalated_l1",
+    "escalated_l2",
+    "escalated_l3",
+    "breached_accept",
+    "breached_resolve",
+)
+
+
+def department_key(department_id: str) -> str:
+    return department_id.replace(".", "~")
+
+
+def department_id_of(key: str) -> str:
+    return key.replace("~", ".")
+
+
+def day_of(moment: datetime, zone: tzinfo) -> str:
+    """The calendar day (``YYYY-MM-DD``, in the configured zone) a moment is counted on."""
+    return moment.astimezone(zone).date().isoformat()
+
+
+def bucket_id(town_id: str, day: str) -> str:
+    return f"{town_id}|{day}"
+
+
+def millis(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+@dataclass(frozen=True)
+class CounterUpdate:
+    """The ``$inc`` one event applies to its ``(town, day)`` bucket."""
+
+    bucket_id: str
+    town_id: str
+    day: str
+    category: str
+    grid_id: str
+    matter: Counter[str] = field(default_factory=Counter)  # figures of the town, category and grid
+    departments: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def increments(self) -> dict[str, int]:
+        """Dotted paths to ``$inc`` (empty when the event adds to no figure)."""
+        inc: dict[str, int] = {}
+        for figure, n in self.matter.items():
+            inc[f"totals.{figure}"] = n
+            inc[f"counts.{self.category}.{figure}"] = n
+            inc[f"grids.{self.grid_id}.{figure}"] = n
+        for department, figures in self.departments.items():
+            for figure, n in figures.items():
+                inc[f"departments.{department_key(department)}.{figure}"] = n
+        return {path: n for path, n in inc.items() if n}
+
+    def department(self, department_id: str) -> Counter[str]:
+        return self.departments.setdefault(department_id, Counter())
+
+
+def _count_escalation(event: MatterEscalated, figures: Counter[str]) -> None:
+    figures[f"escalated_l{event.level}"] += 1
+    if event.level == 1:
+        figures[f"breached_{event.deadline}"] += 1
+
+
+def counter_update(event: AnyEvent, registry: Registry, zone: tzinfo) -> CounterUpdate:
+    """The counter effects of ``event`` (departments recognised through the registry)."""
+    day = day_of(event.occurred_at, zone)
+    update = CounterUpdate(bucket_id(event.town_id, day), event.town_id, day, event.category.value, event.grid_id)
+    m = update.matter
+    match event:
+        case MatterReported():
+            m["reported"] += 1
+        case MatterDispatched():
+            m["dispatched"] += 1
+            if event.tier is Tier.DEPARTMENT:
+                for department in dict.fromkeys([event.lead, *event.supporting]):
+                    if registry.has_department(department):
+                        figures = update.department(department)
+                        figures["dispatched"] += 1
+                        figures["dispatched_lead"] += department == event.lead
+        case MatterAccepted():
+            if event.role == "lead":
+                m.update(accepted=1, accepted_on_time=int(event.on_time), accept_ms=millis(event.waited_seconds))
+            if registry.has_department(event.by):
+                update.department(event.by).update(
+                    accepted=1, accepted_on_time=int(event.on_time), accept_ms=millis(event.waited_seconds)
+                )
+        case MatterResolved():
+            if event.role == "lead":
+                m.update(
+                    resolved=1,
+                    resolved_on_time=int(event.on_time),
+                    resolve_ms=millis(event.handling_seconds),
+                    supervised=int(event.supervised),
+                )
+            if registry.has_department(event.by):
+                update.department(event.by).update(
+                    resolved=1, resolved_on_time=int(event.on_time), resolve_ms=millis(event.handling_seconds)
+                )
+        case MatterClosed():
+            m.update(
+                closed=1,
+                closed_citizen_requests=int(event.origin == "citizen_request"),
+                closed_supervised=int(event.supervised),
+                feedback=1,
+                satisfaction_sum=event.satisfaction,
+            )
+        case MatterReopened():
+            m.update(reopened=1, feedback=1, satisfaction_sum=event.satisfaction)
+        case MatterReturned():
+            m["returned"] += 1
+            if registry.has_department(event.by):
+                update.department(event.by)["returned"] += 1
+        case MatterRerouted():
+            m["rerouted"] += 1
+        case MatterWhistled():
+            m["whistled"] += 1
+        case MatterEscalated():
+            _count_escalation(event, m)
+            if registry.has_department(event.owner):
+                _count_escalation(event, update.department(event.owner))
+        case MatterCommandRejected():
+            m["rejected"] += 1
+    return update

@@ -1,0 +1,184 @@
+"""``stats rebuild``: replay the event log into fresh collections and swap them in.
+
+Replay: the log is read in ``(matter_id, sequence, occurred_at)`` order; each matter's timeline
+is folded in memory with the same functions the consumer uses (``fold``), and every counter
+effect is accumulated per bucket from the same ``effects.counter_update``; the results are
+bulk-inserted into ``counters__rebuild`` and ``matters__rebuild``.
+
+Events arriving during a rebuild (rebuild-and-catch-up, consumers keep running):
+1. before the swap, every event logged since the rebuild started (minus ``CATCH_UP_MARGIN``)
+   is applied to the fresh collections through the consumer's own idempotent path;
+2. the swap renames the live collection to ``<name>__old`` and the fresh one to ``<name>``
+   (FerretDB 1.24 has no ``dropTarget``); a consumer write landing between the two renames
+   re-creates ``<name>``, which is dropped and the rename retried;
+3. after the swap the same catch-up runs once more on the live collections, so whatever a
+   consumer wrote into the old collection (or the dropped stray one) is re-applied; every
+   step is guarded by the message id, so re-applying what is there already changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pymongo.errors import OperationFailure
+
+from services.stats.effects import counter_update
+from services.stats.fold import Entry, matter_fields, timeline_entry
+from services.stats.handlers import when_event_arrives_update_read_models
+from services.stats.store import REBUILD_SUFFIX, StatsStore, counters_insert_fields
+from shared.contracts import EVENT_ADAPTER, MatterReported
+from shared.read_models import COUNTERS, MATTERS
+
+if TYPE_CHECKING:
+    from datetime import tzinfo
+
+    from pymongo.asynchronous.database import AsyncDatabase
+
+    from shared.contracts import AnyEvent
+    from shared.mongo import MongoDoc
+    from shared.registry import Registry
+
+log = logging.getLogger("gridwhistle.stats.rebuild")
+
+CATCH_UP_MARGIN = timedelta(seconds=60)
+BATCH = 500
+OLD_SUFFIX = "__old"
+Progress = Callable[[int, int], None]  # (events done, events total)
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    events: int
+    matters: int
+    buckets: int
+    caught_up: int
+
+
+def _add_path(doc: dict[str, Any], path: str, n: int) -> None:
+    *parents, leaf = path.split(".")
+    for name in parents:
+        doc = doc.setdefault(name, {})
+    doc[leaf] = doc.get(leaf, 0) + n
+
+
+class _Replay:
+    """In-memory accumulation of one replay (one matter at a time, every bucket)."""
+
+    def __init__(self, registry: Registry, zone: tzinfo) -> None:
+        self.registry = registry
+        self.zone = zone
+        self.buckets: dict[str, dict[str, Any]] = {}
+        self.matter_id: str | None = None
+        self.entries: list[Entry] = []
+        self.last: AnyEvent | None = None
+        self.report: MatterReported | None = None
+
+    def count(self, event: AnyEvent) -> None:
+        update = counter_update(event, self.registry, self.zone)
+        inc = update.increments()
+        if not inc:
+            return
+        bucket = self.buckets.setdefault(update.bucket_id, {"_id": update.bucket_id, "applied": []})
+        for path, n in inc.items():
+            _add_path(bucket, path, n)
+        bucket["applied"].append(str(event.message_id))
+        bucket.update(counters_insert_fields(update))
+
+    def add(self, event: AnyEvent) -> MongoDoc | None:
+        """Add an event (log order); returns the finished document of the previous matter."""
+        finished = self.finish() if self.matter_id not in (None, str(event.matter_id)) else None
+        self.matter_id = str(event.matter_id)
+        self.entries.append(timeline_entry(event))
+        self.last = event
+        if isinstance(event, MatterReported):
+            self.report = event
+        return finished
+
+    def finish(self) -> MongoDoc | None:
+        if self.matter_id is None or self.last is None:
+            return None
+        doc = {"_id": self.matter_id, **matter_fields(self.entries, self.last, self.report)}
+        self.matter_id, self.entries, self.last, self.report = None, [], None, None
+        return doc
+
+
+async def _swap(db: AsyncDatabase[MongoDoc], name: str) -> None:
+    fresh, old = f"{name}{REBUILD_SUFFIX}", f"{name}{OLD_SUFFIX}"
+    admin = db.client.admin
+    await db.drop_collection(old)
+    if name in await db.list_collection_names():
+        await admin.command({"renameCollection": f"{db.name}.{name}", "to": f"{db.name}.{old}"})
+    for _ in range(20):
+        try:
+            await admin.command({"renameCollection": f"{db.name}.{fresh}", "to": f"{db.name}.{name}"})
+            return
+        except OperationFailure as error:
+            if name not in await db.list_collection_names():
+                raise
+            log.info("a live write re-created the collection during the swap; dropping it", extra={"error": str(error)})
+            await db.drop_collection(name)
+    raise RuntimeError(f"could not swap {fresh} in as {name}")
+
+
+async def catch_up(
+    db: AsyncDatabase[MongoDoc], store: StatsStore, registry: Registry, zone: tzinfo, since: datetime
+) -> int:
+    """Apply every event logged since ``since`` through the consumer's idempotent path."""
+    done = 0
+    async for doc in db[store.event_log.name].find({"logged_at": {"$gte": since}}).sort("logged_at", 1):
+        event = EVENT_ADAPTER.validate_python(doc["payload"])
+        await when_event_arrives_update_read_models(event, store=store, registry=registry, zone=zone)
+        done += 1
+    return done
+
+
+async def rebuild(
+    db: AsyncDatabase[MongoDoc], registry: Registry, zone: tzinfo, *, progress: Progress | None = None
+) -> RebuildReport:
+    """Replay ``event_log`` into fresh collections, catch up, swap them in, catch up again."""
+    started = datetime.now(UTC)
+    fresh = StatsStore(db, suffix=REBUILD_SUFFIX)
+    await fresh.drop()
+    await fresh.ensure_indexes()
+    total = await fresh.count_events()
+    replay = _Replay(registry, zone)
+    matters: list[MongoDoc] = []
+    matter_count = done = 0
+    cursor = fresh.event_log.find({}, {"payload": 1}).sort([("matter_id", 1), ("sequence", 1), ("occurred_at", 1)])
+    async for doc in cursor:
+        event = EVENT_ADAPTER.validate_python(doc["payload"])
+        replay.count(event)
+        finished = replay.add(event)
+        if finished is not None:
+            matters.append(finished)
+        if len(matters) >= BATCH:
+            await fresh.matters.insert_many(matters, ordered=False)
+            matter_count += len(matters)
+            matters = []
+        done += 1
+        if progress is not None and done % BATCH == 0:
+            progress(done, total)
+    last = replay.finish()
+    if last is not None:
+        matters.append(last)
+    if matters:
+        await fresh.matters.insert_many(matters, ordered=False)
+        matter_count += len(matters)
+    buckets = list(replay.buckets.values())
+    for i in range(0, len(buckets), BATCH):
+        await fresh.counters.insert_many(buckets[i : i + BATCH], ordered=False)
+    if progress is not None:
+        progress(done, total)
+    since = started - CATCH_UP_MARGIN
+    caught_up = await catch_up(db, fresh, registry, zone, since)
+    for name in (COUNTERS, MATTERS):
+        await _swap(db, name)
+    caught_up += await catch_up(db, StatsStore(db), registry, zone, since)
+    for name in (COUNTERS, MATTERS):
+        await db.drop_collection(f"{name}{OLD_SUFFIX}")
+    log.info("read models rebuilt", extra={"events": done, "matters": matter_count, "buckets": len(buckets)})
+    return RebuildReport(done, matter_count, len(buckets), caught_up)

@@ -1,0 +1,239 @@
+"""Stats in-process against the real RabbitMQ and FerretDB: backlog, metrics, API contract."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
+
+from services.stats.app import create_app
+from services.stats.config import StatsSettings
+from shared.broker import make_broker, publish_confirmed, publish_event
+from shared.contracts import (
+    AnyEvent,
+    MatterAccepted,
+    MatterDispatched,
+    MatterEscalated,
+    MatterReported,
+    MatterResolved,
+)
+from shared.domain import Category, Channel, Priority, Severity, Tier
+from shared.registry import Registry, changjia_document, parse_registry
+from shared.settings import GwSettings
+from shared.topology import DISPATCH, department_queue, dispatch_routing_key
+
+pytestmark = pytest.mark.connected
+
+CIVIL = "changjia.civil_affairs"
+PETITIONS = "changjia.petitions"
+REGISTRY: Registry = parse_registry(changjia_document())
+DEADLINE = 20.0
+
+
+@asynccontextmanager
+async def running_stats(settings: GwSettings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    stats_settings = StatsSettings(**{**settings.model_dump(), "stats_refresh_seconds": 0.3})
+    app = create_app(stats_settings, registry=REGISTRY)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://stats") as client:
+            yield app, client
+
+
+async def eventually(check: Callable[[], Awaitable[tuple[bool, Any]]], what: str, within: float = DEADLINE) -> Any:
+    """Poll ``check`` (-> ``(done, observed)``) until done; fail after ``within`` seconds with the last observation."""
+    deadline = asyncio.get_running_loop().time() + within
+    observed: Any = None
+    while asyncio.get_running_loop().time() < deadline:
+        done, observed = await check()
+        if done:
+            return observed
+        await asyncio.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}; last observed: {observed!r}")
+
+
+class Matter:
+    def __init__(self, grid: str = "changjia-g005") -> None:
+        self.id, self.grid, self.seq = uuid.uuid4(), grid, 0
+        self.t = datetime.now(UTC) - timedelta(hours=2)
+
+    def next(self, cls: type[Any], **fields: Any) -> AnyEvent:
+        self.t += timedelta(minutes=3)
+        event: AnyEvent = cls(
+            matter_id=self.id,
+            town_id="changjia",
+            grid_id=self.grid,
+            category=Category.SERVICE_PROXY,
+            occurred_at=self.t,
+            sequence=self.seq,
+            **fields,
+        )
+        self.seq += 1
+        return event
+
+    def reported(self) -> AnyEvent:
+        return self.next(
+            MatterReported,
+            report_id=f"r-{self.id}",
+            channel=Channel.APP,
+            severity=Severity.MAJOR,
+            summary="help with a pension form",
+        )
+
+    def dispatched(self, lead: str, supporting: list[str] | None = None) -> AnyEvent:
+        return self.next(
+            MatterDispatched,
+            round=1,
+            severity=Severity.MAJOR,
+            tier=Tier.DEPARTMENT,
+            lead=lead,
+            supporting=supporting or [],
+            priority=Priority.P2,
+            rule_id="service-major",
+            accept_by=self.t + timedelta(hours=4),
+            resolve_by=self.t + timedelta(days=2),
+        )
+
+
+def _metric_values(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    values = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                values[tuple(sorted(sample.labels.items()))] = sample.value
+    return values
+
+
+def _management_queue(settings: GwSettings, queue: str) -> dict[str, Any]:
+    parts = urlsplit(settings.amqp_management_url)
+    vhost = urlsplit(settings.amqp_url).path[1:]
+    response = httpx.get(
+        f"{parts.scheme}://{parts.hostname}:{parts.port}/api/queues/{vhost}/{quote(queue, safe='')}",
+        auth=(parts.username or "guest", parts.password or "guest"),
+        timeout=5.0,
+    )
+    response.raise_for_status()
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def test_department_with_seven_unaccepted_matters_shows_seven_in_backlog_and_metrics(
+    settings: GwSettings,
+) -> None:
+    events: list[AnyEvent] = []
+    for i in range(7):
+        m = Matter()
+        events += [m.reported(), m.dispatched(CIVIL, [PETITIONS] if i < 2 else None)]
+        if i == 0:
+            events.append(m.next(MatterEscalated, round=1, level=1, deadline="accept", owner=CIVIL, due_at=m.t))
+    accepted = Matter()
+    events += [accepted.reported(), accepted.dispatched(CIVIL)]
+    events.append(accepted.next(MatterAccepted, round=1, by=CIVIL, role="lead"))
+    done = Matter()
+    events += [done.reported(), done.dispatched(CIVIL)]
+    events.append(done.next(MatterAccepted, round=1, by=CIVIL, role="lead"))
+    events.append(done.next(MatterResolved, round=1, by=CIVIL, role="lead"))
+
+    async with running_stats(settings) as (_app, client):
+        publisher = make_broker(settings, service="test-publisher")
+        await publisher.connect()
+        try:
+            for event in events:
+                await publish_event(publisher, event)
+            for n in range(7):  # what dispatch would have routed to the department's queue
+                await publish_confirmed(
+                    publisher,
+                    {"n": n},
+                    exchange=DISPATCH,
+                    routing_key=dispatch_routing_key("changjia", Tier.DEPARTMENT, CIVIL, Priority.P2),
+                )
+        finally:
+            await publisher.stop()
+
+        expected_row = {
+            "department_id": CIVIL,
+            "open": 8,
+            "unaccepted": 7,
+            "by_lateness": {"on_time": 7, "overdue_l1": 1, "overdue_l2": 0, "overdue_l3": 0},
+        }
+
+        async def civil_backlog() -> tuple[bool, dict[str, Any]]:
+            body = (await client.get("/v1/backlog", params={"town_id": "changjia"})).json()
+            row: dict[str, Any] = next(r for r in body["departments"] if r["department_id"] == CIVIL)
+            return {k: row[k] for k in expected_row} == expected_row, row
+
+        row = await eventually(civil_backlog, f"{expected_row} in /v1/backlog")
+        assert row["oldest_open_age_seconds"] > 0
+        petitions = (await client.get("/v1/stats/departments/" + PETITIONS)).json()
+        assert petitions["backlog"]["unaccepted"] == 2
+
+        queue_name = department_queue(CIVIL).name
+        civil_labels = (("department", CIVIL), ("town", "changjia"))
+
+        async def metrics_settled() -> tuple[bool, Any]:
+            text = (await client.get("/metrics")).text
+            unaccepted = _metric_values(text, "gridwhistle_unaccepted_matters").get(civil_labels)
+            open_matters = sum(
+                v for k, v in _metric_values(text, "gridwhistle_open_matters").items() if dict(k)["department"] == CIVIL
+            )
+            breaches_total = _metric_values(text, "gridwhistle_sla_breaches_total")
+            breaches = breaches_total.get((("deadline", "accept"), *civil_labels))
+            depth = _metric_values(text, "gridwhistle_department_queue_messages")
+            ready = depth.get((("department", CIVIL), ("state", "ready")))
+            broker_ready = _management_queue(settings, queue_name).get("messages_ready")
+            figures = (unaccepted, open_matters, breaches, ready, broker_ready)
+            return figures == (7, 8, 1, 7, 7), (text, figures)
+
+        text, _ = await eventually(metrics_settled, "unaccepted 7, open 8, 1 breach, queue depth equal to the broker's")
+        open_by_lateness = {
+            dict(k)["lateness"]: v
+            for k, v in _metric_values(text, "gridwhistle_open_matters").items()
+            if dict(k)["department"] == CIVIL
+        }
+        assert open_by_lateness == {"on_time": 7, "overdue_l1": 1, "overdue_l2": 0, "overdue_l3": 0}
+        assert _metric_values(text, "gridwhistle_broker_stats_up") == {(): 1.0}
+        promtool = await asyncio.create_subprocess_exec(
+            "/usr/bin/promtool",
+            "check",
+            "metrics",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        lint, _ = await promtool.communicate(text.encode())
+        assert (promtool.returncode, lint.decode()) == (0, "")
+        assert not any(
+            "matter_id" in line or "changjia-g0" in line
+            for line in text.splitlines()
+            if line.startswith("gridwhistle_")
+        )
+
+
+async def test_api_answers_404_for_unknown_ids_and_422_naming_a_bad_date(settings: GwSettings) -> None:
+    async with running_stats(settings) as (_, client):
+        assert (await client.get(f"/v1/matters/{uuid.uuid4()}")).status_code == 404
+        assert (await client.get("/v1/stats/towns/atlantis")).status_code == 404
+        assert (await client.get("/v1/stats/grids/changjia-g999")).status_code == 404
+        assert (await client.get("/v1/stats/departments/changjia.nothing")).status_code == 404
+        assert (await client.get("/v1/backlog", params={"town_id": "atlantis"})).status_code == 404
+        bad = await client.get("/v1/stats/towns/changjia", params={"from": "2026-13-01"})
+        assert bad.status_code == 422
+        assert bad.json()["detail"][0]["loc"] == ["query", "from"]
+        reversed_period = await client.get(
+            "/v1/stats/grids/changjia-g001", params={"from": "2026-11-20", "to": "2026-11-01"}
+        )
+        assert reversed_period.status_code == 422
+        assert reversed_period.json()["detail"][0]["loc"] == ["query", "from"]
+        empty = await client.get("/v1/stats/towns/changjia", params={"from": "2026-11-01", "to": "2026-11-30"})
+        assert empty.status_code == 200
+        assert empty.json()["kpis"]["reported"] == 0
+        assert empty.json()["kpis"]["closure_rate"] is None
