@@ -19,7 +19,8 @@ stack_app = typer.Typer(
     name="stack",
     help=(
         "Local dev stack: RabbitMQ (Debian package), FerretDB as the Mongo-wire store (Go launcher) "
-        "and Prometheus, all on 127.0.0.1 with data, logs and pid files under .state/. "
+        "on its own PostgreSQL cluster (Debian package, 127.0.0.1:5433; GW_FERRETDB_BACKEND=sqlite for "
+        "SQLite files instead) and Prometheus, all on 127.0.0.1 with data, logs and pid files under .state/. "
         "Components whose GW_AMQP_URL / GW_MONGO_URL point at another host are external: "
         "only their health is checked."
     ),
@@ -92,8 +93,9 @@ def down(only: OnlyOption = None, without: WithoutOption = None) -> None:
     """Stop what `up` started, and nothing else.
 
     Uses the pids in .state/pids/, checks each still belongs to our process (/proc cmdline and
-    environment) before signalling: SIGTERM (RabbitMQ: `rabbitmqctl stop` first), SIGKILL after a
-    timeout. Data under .state/ is kept.
+    environment) before signalling: SIGTERM (RabbitMQ: `rabbitmqctl stop` first; PostgreSQL: smart,
+    then fast shutdown), SIGKILL after a timeout. `--only mongo` stops its PostgreSQL too. Data under
+    .state/ is kept.
     """
     names = _select(only, without)
     console = Console(highlight=False)

@@ -21,6 +21,7 @@ from shared.stack.model import (
     StackUpError,
     UpResult,
     decide_action,
+    pidfile_matches,
     select_components,
 )
 from shared.stack.procs import (
@@ -53,12 +54,16 @@ def _names(components: Iterable[str] | None) -> tuple[str, ...]:
 
 
 def _selected(names: Iterable[str], comps: dict[str, Component]) -> list[Component]:
-    """The named components plus, when local, their dependencies (epmd for RabbitMQ), in start order."""
+    """The named components plus, when local, their dependencies (epmd for RabbitMQ, postgres for a
+    FerretDB on PostgreSQL) and any companion of ours still running (postgres after a switch to SQLite),
+    in start order."""
     chosen: set[str] = set()
     for name in names:
         chosen.add(name)
-        if comps[name].is_local():
-            chosen.update(dep.name for dep in comps[name].dependencies())
+        comp = comps[name]
+        if comp.is_local():
+            chosen.update(dep.name for dep in comp.dependencies())
+        chosen.update(helper.name for helper in comp.companions() if helper.pid() is not None)
     return [comp for name, comp in comps.items() if name in chosen]
 
 
@@ -84,7 +89,7 @@ def _start(comp: Component) -> UpResult:
     env = child_env(comp.name, str(comp.paths.state), comp.extra_env())
     comp.proc = spawn(argv, env=env, log=comp.log_path, cwd=comp.workdir())
     pid = comp.proc.pid
-    write_pidfile(pidfile, pid, comp.address_text)
+    write_pidfile(pidfile, pid, comp.identity)
     try:
         health = comp.wait_ready(pid, started + comp.start_timeout)
         comp.post_ready()
@@ -110,12 +115,16 @@ def bring_up(comp: Component) -> UpResult:
 
     pid = comp.pid()
     started_for = read_pidfile_address(comp.paths.pidfile(comp.name))
-    if pid is not None and started_for not in (None, address):
+    if pid is not None and not pidfile_matches(started_for, comp.identity):
         raise StackError(
             comp.name,
-            f"ours (pid {pid}) serves {started_for} but the configuration now says {address}; "
+            f"ours (pid {pid}) serves {started_for} but the configuration now says {comp.identity}; "
             f"run `stack down --only {comp.name}` first",
         )
+    if pid is not None:  # ours runs: make sure what it needs does too (restarts a dead postgres)
+        for dependency in comp.dependencies():
+            comp.ctx.record(bring_up(dependency))
+        pid = comp.pid()
     health = comp.probe()
     busy = pid is None and not health.ok and port_open(*comp.address())
     action = decide_action(local=True, ours_alive=pid is not None, healthy=health.ok, port_in_use=busy)
@@ -237,7 +246,7 @@ def _status_of(comp: Component) -> ComponentStatus:
         managed = "-"
     detail = health.detail
     started_for = read_pidfile_address(comp.paths.pidfile(comp.name)) if pid is not None else None
-    if managed == "us" and started_for not in (None, comp.address_text):
+    if managed == "us" and not pidfile_matches(started_for, comp.identity):
         detail += f" (ours was started for {started_for})"
     if comp.name == "rabbitmq" and health.ok and managed == "us":
         detail += f"; UI http://127.0.0.1:{RABBITMQ_MANAGEMENT_PORT}"
@@ -245,7 +254,7 @@ def _status_of(comp: Component) -> ComponentStatus:
 
 
 def stack_status(settings: GwSettings, components: Iterable[str] | None = None) -> list[ComponentStatus]:
-    """One row per component (plus epmd for a local RabbitMQ): who runs it, pid, address, health."""
+    """One row per component (plus epmd for a local RabbitMQ, postgres for a FerretDB on PostgreSQL)."""
     comps = make_components(_context(settings, None))
     ordered = _selected(_names(components), comps)
     ordered.sort(key=lambda c: c.name == EPMD)  # epmd last: it is a helper, not a service

@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import ssl
 import struct
+import subprocess
 from typing import TYPE_CHECKING
 
 from shared.stack.model import Health, parse_epmd_names
@@ -135,6 +136,52 @@ def prometheus_health(base_url: str, timeout: float = 2.0) -> Health:
         return Health(False, _os_detail(exc))
     except ValueError as exc:
         return Health(False, f"bad answer: {exc}")
+
+
+PG_ISREADY_ANSWERS = {
+    1: "rejecting connections (starting up or shutting down)",
+    2: "no response",
+    3: "pg_isready: bad parameters",
+}
+
+
+def postgres_health(
+    host: str,
+    port: int,
+    pg_isready: str | None,
+    timeout: float = 2.0,
+    *,
+    user: str = "postgres",
+    label: str = "PostgreSQL",
+) -> Health:
+    """TCP connect, then ``pg_isready -h HOST -p PORT`` (when the client programs are installed).
+
+    ``user`` names an existing role: pg_isready's default (the OS user) would make the server log
+    "role does not exist" at every probe.
+    """
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        return Health(False, _os_detail(exc))
+    if pg_isready is None:
+        return Health(True, f"{label}: port open (pg_isready not found)")
+    seconds = max(1, round(timeout))
+    try:
+        done = subprocess.run(  # noqa: S603 - PostgreSQL's own client, fixed arguments
+            [pg_isready, "-q", "-h", host, "-p", str(port), "-U", user, "-d", "postgres", "-t", str(seconds)],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=seconds + 5,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return Health(False, "pg_isready timed out")
+    except OSError as exc:
+        return Health(False, f"pg_isready: {exc}")
+    if done.returncode == 0:
+        return Health(True, f"{label} accepting connections")
+    return Health(False, PG_ISREADY_ANSWERS.get(done.returncode, f"pg_isready exit {done.returncode}"))
 
 
 def _epmd_names_request(host: str, port: int, timeout: float) -> bytes:

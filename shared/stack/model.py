@@ -21,6 +21,9 @@ COMPONENTS: tuple[str, ...] = ("rabbitmq", "mongo", "prometheus")
 EPMD = "epmd"
 """Erlang port mapper: started (when needed) together with a local RabbitMQ, not selectable."""
 
+POSTGRES = "postgres"
+"""PostgreSQL cluster of the local FerretDB (postgresql backend): started together with it, not selectable."""
+
 ALIASES: Mapping[str, str] = {
     "rabbitmq": "rabbitmq",
     "rabbit": "rabbitmq",
@@ -44,6 +47,20 @@ RABBITMQ_PLUGINS: tuple[str, ...] = ("rabbitmq_management", "rabbitmq_prometheus
 EPMD_PORT = 4369
 PROMETHEUS_ADDRESS = ("127.0.0.1", 9090)
 LOOPBACK = "127.0.0.1"
+
+FERRETDB_BACKENDS: tuple[str, ...] = ("postgresql", "sqlite")
+"""Storage backends of the FerretDB launcher (``-handler``); the first is the default."""
+POSTGRES_ADDRESS = (LOOPBACK, 5433)
+"""Our own cluster: 5433 so that a system PostgreSQL on 5432 does not collide."""
+POSTGRES_OS_USER = "postgres"
+"""System user created by Debian's postgresql-common; the server refuses to run as root."""
+POSTGRES_SUPERUSER = "postgres"
+POSTGRES_ROLE = "ferretdb"
+POSTGRES_DATABASE = "ferretdb"
+POSTGRES_LIB = "/usr/lib/postgresql"
+"""Debian installs each major version's programs in ``/usr/lib/postgresql/<version>/bin``."""
+UNIX_SOCKET_PATH_MAX = 107
+"""``sun_path`` holds 108 bytes including the terminating NUL."""
 
 ENV_OWNER = "GW_STACK_OWNER"
 """Set in the environment of every process we start: the state dir that owns it."""
@@ -141,6 +158,17 @@ def select_components(only: Iterable[str] = (), without: Iterable[str] = ()) -> 
     if not chosen:
         raise SelectionError("no component left to act on")
     return tuple(c for c in COMPONENTS if c in chosen)
+
+
+def pidfile_matches(recorded: str | None, expected: str) -> bool:
+    """Does the identity recorded in a pid file (2nd line) match what the configuration wants now?
+
+    Identities are ``host:port``, optionally followed by `` (detail)`` (FerretDB: its backend). A pid
+    file without one, or with only the address (written before details existed), cannot tell: it matches.
+    """
+    if recorded is None or recorded == expected:
+        return True
+    return " " not in recorded and recorded == expected.split(" ", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -322,6 +350,25 @@ class StackPaths:
         return self.state / "ferretdb" / "data"
 
     @property
+    def postgres(self) -> Path:
+        """Root-owned; holds the generated pg_hba.conf and the two postgres-owned directories below."""
+        return self.state / "postgres"
+
+    @property
+    def postgres_data(self) -> Path:
+        """The cluster (``initdb``), owned by the postgres system user, mode 0700."""
+        return self.postgres / "data"
+
+    @property
+    def postgres_run(self) -> Path:
+        """Unix socket and its lock file, owned by the postgres system user."""
+        return self.postgres / "run"
+
+    @property
+    def postgres_hba(self) -> Path:
+        return self.postgres / "pg_hba.conf"
+
+    @property
     def prometheus_config(self) -> Path:
         return self.project_root / "deploy" / "prometheus" / "prometheus.yml"
 
@@ -356,9 +403,153 @@ def rabbitmq_env(paths: StackPaths, amqp_port: int = 5672) -> dict[str, str]:
     }
 
 
-def ferretdb_argv(paths: StackPaths, host: str, port: int) -> list[str]:
+def ferretdb_argv(paths: StackPaths, host: str, port: int, *, postgresql_url: str | None = None) -> list[str]:
+    """The launcher's command line: PostgreSQL backend when given its URL, else SQLite under the state dir."""
     listen = format_address(bind_host(host), port)
-    return [str(paths.ferretdb_bin), "-listen", listen, "-sqlite-dir", str(paths.ferretdb_data)]
+    if postgresql_url is not None:
+        return [str(paths.ferretdb_bin), "-listen", listen, "-handler", "postgresql", "-postgresql-url", postgresql_url]
+    return [str(paths.ferretdb_bin), "-listen", listen, "-handler", "sqlite", "-sqlite-dir", str(paths.ferretdb_data)]
+
+
+def ferretdb_identity(address: str, backend: str) -> str:
+    """What the mongo pid file records, so ``up`` notices a changed backend (see :func:`pidfile_matches`)."""
+    return f"{address} ({backend})"
+
+
+def postgresql_url(
+    host: str = POSTGRES_ADDRESS[0],
+    port: int = POSTGRES_ADDRESS[1],
+    role: str = POSTGRES_ROLE,
+    database: str = POSTGRES_DATABASE,
+) -> str:
+    """FerretDB's connection URL for our cluster (trust auth on loopback: no password)."""
+    return f"postgres://{role}@{format_address(host, port)}/{database}"
+
+
+def _version_key(name: str) -> tuple[int, ...] | None:
+    try:
+        return tuple(int(part) for part in name.split("."))
+    except ValueError:
+        return None
+
+
+def pick_postgres_version(installed: Iterable[str], data_version: str | None = None) -> str | None:
+    """The PostgreSQL major version to run: the data directory's if it exists, else the newest installed.
+
+    ``installed`` are the directory names under ``/usr/lib/postgresql`` that hold ``bin/postgres``.
+    Returns None when nothing fits (nothing installed, or not the version the data was made with).
+    """
+    versions = {name for name in installed if _version_key(name) is not None}
+    if data_version is not None:
+        return data_version if data_version in versions else None
+    return max(versions, key=lambda name: _version_key(name) or (), default=None)
+
+
+def render_pg_hba() -> str:
+    """``pg_hba.conf`` of our cluster."""
+    return (
+        "# Generated by `gridwhistle stack up`; edits are overwritten.\n"
+        "# LOCAL dev/test cluster: password-less logins (trust) over TCP from 127.0.0.1 only, and the\n"
+        "# server listens on 127.0.0.1 only. Any process on this machine may connect as any role, the\n"
+        "# superuser included: never keep real data here, never expose the port.\n"
+        "# TYPE  DATABASE  USER  ADDRESS       METHOD\n"
+        "local   all       all                 peer\n"
+        f"host    all       all   {LOOPBACK}/32  trust\n"
+    )
+
+
+def postgres_argv(bindir: str, paths: StackPaths, port: int = POSTGRES_ADDRESS[1]) -> list[str]:
+    """``postgres`` run as the postgres system user (``setpriv`` execs it: the pid is the postmaster's).
+
+    Every setting is on the command line (they override the cluster's postgresql.conf).
+    """
+    socket = paths.postgres_run / f".s.PGSQL.{port}"
+    socket_dirs = str(paths.postgres_run) if len(str(socket)) <= UNIX_SOCKET_PATH_MAX else ""
+    settings = {
+        "listen_addresses": LOOPBACK,
+        "port": str(port),
+        "unix_socket_directories": socket_dirs,
+        "hba_file": str(paths.postgres_hba),
+        "max_connections": "200",
+        "shared_buffers": "256MB",
+        # LOCAL dev/test cluster only: trade crash safety for speed. A crash of the machine (not of
+        # postgres) can corrupt the cluster; `rm -rf .state/postgres` and `stack up` make a new one.
+        "fsync": "off",
+        "synchronous_commit": "off",
+        "full_page_writes": "off",
+    }
+    argv = [*setpriv_argv(POSTGRES_OS_USER), f"{bindir}/postgres", "-D", str(paths.postgres_data)]
+    for key, value in settings.items():
+        argv += ["-c", f"{key}={value}"]
+    return argv
+
+
+def setpriv_argv(user: str) -> list[str]:
+    """Become ``user`` (uid, gid, its groups) and exec: no parent left behind, unlike ``runuser``."""
+    return ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"]
+
+
+def runuser_argv(user: str, argv: Sequence[str]) -> list[str]:
+    return ["runuser", "-u", user, "--", *argv]
+
+
+def initdb_argv(bindir: str, paths: StackPaths) -> list[str]:
+    """A new cluster in ``paths.postgres_data`` (run as the postgres system user)."""
+    return runuser_argv(
+        POSTGRES_OS_USER,
+        [
+            f"{bindir}/initdb",
+            "-D",
+            str(paths.postgres_data),
+            f"--username={POSTGRES_SUPERUSER}",
+            "--encoding=UTF8",
+            "--locale=C",
+            # The data dir's own pg_hba.conf is not used (hba_file points at ours): make it refuse TCP.
+            "--auth-local=peer",
+            "--auth-host=reject",
+            "--no-sync",
+        ],
+    )
+
+
+def render_postgres_bootstrap_sql(role: str = POSTGRES_ROLE, database: str = POSTGRES_DATABASE) -> str:
+    """psql script creating FerretDB's login role and its database when missing (idempotent)."""
+    for identifier in (role, database):
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", identifier):
+            raise ValueError(f"not a plain PostgreSQL identifier: {identifier!r}")
+    create_role = f"CREATE ROLE {role} LOGIN"
+    create_database = f"CREATE DATABASE {database} OWNER {role}"
+    # Plain identifiers only (checked above): no quoting needed.
+    role_missing = f"NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}')"
+    database_missing = f"NOT EXISTS (SELECT FROM pg_database WHERE datname = '{database}')"
+    return (
+        f"SELECT '{create_role}' WHERE {role_missing}\\gexec\n"
+        f"SELECT '{create_database}' WHERE {database_missing}\\gexec\n"
+    )
+
+
+def psql_argv(bindir: str, host: str = POSTGRES_ADDRESS[0], port: int = POSTGRES_ADDRESS[1]) -> list[str]:
+    """psql as our superuser reading a script on stdin, stopping at the first error."""
+    return runuser_argv(
+        POSTGRES_OS_USER,
+        [
+            f"{bindir}/psql",
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            host,
+            "-p",
+            str(port),
+            "-U",
+            POSTGRES_SUPERUSER,
+            "-d",
+            "postgres",
+            "-f",
+            "-",
+        ],
+    )
 
 
 def prometheus_argv(binary: str, paths: StackPaths) -> list[str]:

@@ -11,16 +11,18 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from shared.settings import PROJECT_ROOT, GwSettings
-from shared.stack import core, install, procs
+from shared.stack import core, health, install, procs
 from shared.stack.cli import stack_app
-from shared.stack.components import Component, StackContext, make_components
+from shared.stack.components import Component, Mongo, Postgres, StackContext, make_components
 from shared.stack.model import (
     COMPONENTS,
     ENV_COMPONENT,
     ENV_OWNER,
+    UNIX_SOCKET_PATH_MAX,
     Action,
     Health,
     ProcSignature,
@@ -30,7 +32,9 @@ from shared.stack.model import (
     apt_lists_present,
     decide_action,
     ferretdb_argv,
+    ferretdb_identity,
     format_address,
+    initdb_argv,
     is_local_host,
     needs_rebuild,
     parse_amqp_url,
@@ -39,9 +43,16 @@ from shared.stack.model import (
     parse_epmd_names,
     parse_proc_net_tcp,
     parse_proc_stat_state,
+    pick_postgres_version,
+    pidfile_matches,
+    postgres_argv,
+    postgresql_url,
     prometheus_argv,
+    psql_argv,
     rabbitmq_env,
     render_enabled_plugins,
+    render_pg_hba,
+    render_postgres_bootstrap_sql,
     render_rabbitmq_conf,
     select_components,
     split_names,
@@ -105,6 +116,7 @@ def test_default_urls_are_local(tmp_path: Path) -> None:
     assert [c.address_text for c in comps.values()] == [
         "127.0.0.1:4369",
         "127.0.0.1:5672",
+        "127.0.0.1:5433",
         "127.0.0.1:27017",
         "127.0.0.1:9090",
     ]
@@ -199,8 +211,19 @@ def test_ferretdb_and_prometheus_command_lines(tmp_path: Path) -> None:
         str(paths.ferretdb_bin),
         "-listen",
         "127.0.0.1:27017",
+        "-handler",
+        "sqlite",
         "-sqlite-dir",
         str(paths.state / "ferretdb" / "data"),
+    ]
+    assert ferretdb_argv(paths, "127.0.0.1", 27017, postgresql_url="postgres://ferretdb@127.0.0.1:5433/ferretdb") == [
+        str(paths.ferretdb_bin),
+        "-listen",
+        "127.0.0.1:27017",
+        "-handler",
+        "postgresql",
+        "-postgresql-url",
+        "postgres://ferretdb@127.0.0.1:5433/ferretdb",
     ]
     assert ferretdb_argv(paths, "::1", 27018)[2] == "[::1]:27018"
     argv = prometheus_argv("/usr/bin/prometheus", paths)
@@ -221,6 +244,188 @@ def test_paths_live_under_state_and_repo(tmp_path: Path) -> None:
     assert paths.log("rabbitmq") == tmp_path / "s" / "logs" / "rabbitmq.log"
     assert paths.ferretdb_bin == tmp_path / "s" / "bin" / "gw-ferretdb"
     assert paths.ferretdb_src == tmp_path / "repo" / "deploy" / "local" / "ferretdb"
+
+
+# --- FerretDB backend and our PostgreSQL cluster ------------------------------------------
+
+
+def test_ferretdb_backend_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert GwSettings().ferretdb_backend == "postgresql"
+    monkeypatch.setenv("GW_FERRETDB_BACKEND", "sqlite")
+    assert GwSettings().ferretdb_backend == "sqlite"
+    monkeypatch.setenv("GW_FERRETDB_BACKEND", "mysql")
+    with pytest.raises(ValidationError):
+        GwSettings()
+
+
+def _comps(tmp_path: Path, **settings: Any) -> dict[str, Component]:
+    return make_components(StackContext(GwSettings(state_dir=tmp_path, **settings), StackPaths(tmp_path, PROJECT_ROOT)))
+
+
+def test_mongo_on_postgresql_depends_on_our_postgres(tmp_path: Path) -> None:
+    comps = _comps(tmp_path)
+    mongo, postgres = comps["mongo"], comps["postgres"]
+    assert isinstance(mongo, Mongo)
+    assert isinstance(postgres, Postgres)
+    assert mongo.dependencies() == [postgres]
+    assert mongo.identity == "127.0.0.1:27017 (postgresql)"
+    assert mongo.command()[-4:] == ["-handler", "postgresql", "-postgresql-url", postgresql_url()]
+    assert postgres.address_text == "127.0.0.1:5433"
+    assert postgres.is_local()
+
+
+def test_mongo_on_sqlite_needs_no_postgres(tmp_path: Path) -> None:
+    mongo = _comps(tmp_path, ferretdb_backend="sqlite")["mongo"]
+    assert mongo.dependencies() == []
+    assert mongo.identity == "127.0.0.1:27017 (sqlite)"
+    assert mongo.command()[-4:] == ["-handler", "sqlite", "-sqlite-dir", str(tmp_path / "ferretdb" / "data")]
+
+
+def _no_running_postgres(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Postgres, "pid", lambda self: None)
+
+
+def test_selection_adds_postgres_only_for_a_local_ferretdb_on_postgresql(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_running_postgres(monkeypatch)
+    names = lambda comps: [c.name for c in core._selected(["mongo"], comps)]  # noqa: E731
+    assert names(_comps(tmp_path)) == ["postgres", "mongo"]
+    assert names(_comps(tmp_path, ferretdb_backend="sqlite")) == ["mongo"]
+    # An external store: neither FerretDB nor PostgreSQL is ours to start.
+    assert names(_comps(tmp_path, mongo_url="mongodb://db.example:27017")) == ["mongo"]
+    assert [c.name for c in core._selected(COMPONENTS, _comps(tmp_path))] == [
+        "epmd",
+        "rabbitmq",
+        "postgres",
+        "mongo",
+        "prometheus",
+    ]
+
+
+def test_down_and_status_still_cover_a_running_postgres_after_switching_to_sqlite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Postgres, "pid", lambda self: 4242)
+    comps = _comps(tmp_path, ferretdb_backend="sqlite")
+    assert [c.name for c in core._selected(["mongo"], comps)] == ["postgres", "mongo"]
+
+
+def test_remote_mongo_is_only_checked_and_starts_no_postgres(
+    ctx: StackContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = GwSettings(state_dir=ctx.paths.state, mongo_url="mongodb://db.example:27017")
+    comps = make_components(StackContext(settings, ctx.paths))
+    touched: list[str] = []
+    monkeypatch.setattr(Mongo, "health", lambda self, timeout=2.0: Health(True, "MongoDB 7.0"))
+    monkeypatch.setattr(Postgres, "install", lambda self: touched.append("install"))
+    monkeypatch.setattr(Postgres, "probe", lambda self, timeout=2.0: touched.append("probe") or Health(False, "x"))
+    assert core.bring_up(comps["mongo"]).action is Action.REMOTE
+    assert touched == []
+
+
+def test_pidfile_matches() -> None:
+    assert pidfile_matches(None, "127.0.0.1:27017 (postgresql)")
+    assert pidfile_matches("127.0.0.1:27017 (postgresql)", "127.0.0.1:27017 (postgresql)")
+    assert pidfile_matches("127.0.0.1:27017", "127.0.0.1:27017 (postgresql)")  # older pid file: cannot tell
+    assert not pidfile_matches("127.0.0.1:27017 (sqlite)", "127.0.0.1:27017 (postgresql)")
+    assert not pidfile_matches("127.0.0.1:27018", "127.0.0.1:27017 (postgresql)")
+    assert not pidfile_matches("127.0.0.1:6666", "127.0.0.1:7777")
+    assert ferretdb_identity("127.0.0.1:27017", "sqlite") == "127.0.0.1:27017 (sqlite)"
+
+
+def test_postgresql_url() -> None:
+    assert postgresql_url() == "postgres://ferretdb@127.0.0.1:5433/ferretdb"
+    assert postgresql_url("::1", 5434, "r", "d") == "postgres://r@[::1]:5434/d"
+
+
+def test_pick_postgres_version() -> None:
+    assert pick_postgres_version(["15"]) == "15"
+    assert pick_postgres_version(["9.6", "15", "16", "README"]) == "16"
+    assert pick_postgres_version(["15", "16"], data_version="15") == "15"  # the data dir's version wins
+    assert pick_postgres_version(["16"], data_version="15") is None
+    assert pick_postgres_version([]) is None
+
+
+def test_pg_hba_trusts_loopback_tcp_only() -> None:
+    rules = [line.split() for line in render_pg_hba().splitlines() if line and not line.startswith("#")]
+    assert rules == [["local", "all", "all", "peer"], ["host", "all", "all", "127.0.0.1/32", "trust"]]
+
+
+def test_postgres_command_line(tmp_path: Path) -> None:
+    paths = StackPaths(tmp_path / "state", tmp_path)
+    argv = postgres_argv("/usr/lib/postgresql/15/bin", paths)
+    assert argv[:7] == [
+        "setpriv",
+        "--reuid=postgres",
+        "--regid=postgres",
+        "--init-groups",
+        "--",
+        "/usr/lib/postgresql/15/bin/postgres",
+        "-D",
+    ]
+    assert argv[7] == str(tmp_path / "state" / "postgres" / "data")
+    settings = dict(arg.split("=", 1) for arg in argv[9::2])
+    assert argv[8::2] == ["-c"] * len(settings)
+    assert settings == {
+        "listen_addresses": "127.0.0.1",
+        "port": "5433",
+        "unix_socket_directories": str(paths.postgres_run),
+        "hba_file": str(paths.postgres_hba),
+        "max_connections": "200",
+        "shared_buffers": "256MB",
+        "fsync": "off",
+        "synchronous_commit": "off",
+        "full_page_writes": "off",
+    }
+
+
+def test_postgres_drops_a_unix_socket_path_too_long_for_sun_path(tmp_path: Path) -> None:
+    deep = StackPaths(tmp_path / ("d" * UNIX_SOCKET_PATH_MAX), tmp_path)
+    assert "-c" in postgres_argv("/b", deep)
+    assert "unix_socket_directories=" in postgres_argv("/b", deep)
+
+
+def test_initdb_and_psql_run_as_the_postgres_user(tmp_path: Path) -> None:
+    paths = StackPaths(tmp_path, tmp_path)
+    init = initdb_argv("/pg/bin", paths)
+    assert init[:5] == ["runuser", "-u", "postgres", "--", "/pg/bin/initdb"]
+    assert init[5:7] == ["-D", str(paths.postgres_data)]
+    assert "--username=postgres" in init
+    assert "--auth-host=reject" in init
+    psql = psql_argv("/pg/bin")
+    assert psql[:5] == ["runuser", "-u", "postgres", "--", "/pg/bin/psql"]
+    assert psql[psql.index("-h") : psql.index("-h") + 6] == ["-h", "127.0.0.1", "-p", "5433", "-U", "postgres"]
+    assert psql[-2:] == ["-f", "-"]
+
+
+def test_postgres_bootstrap_sql_is_idempotent_and_checked() -> None:
+    sql = render_postgres_bootstrap_sql()
+    assert sql.splitlines() == [
+        "SELECT 'CREATE ROLE ferretdb LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ferretdb')\\gexec",
+        "SELECT 'CREATE DATABASE ferretdb OWNER ferretdb' WHERE NOT EXISTS "
+        "(SELECT FROM pg_database WHERE datname = 'ferretdb')\\gexec",
+    ]
+    with pytest.raises(ValueError, match="plain PostgreSQL identifier"):
+        render_postgres_bootstrap_sql(role="x'; DROP DATABASE y; --")
+
+
+def test_postgres_health_of_a_closed_port() -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert health.postgres_health("127.0.0.1", port, "/nonexistent/pg_isready", timeout=0.5) == Health(
+        False, "connection refused"
+    )
+
+
+def test_postgres_paths(tmp_path: Path) -> None:
+    paths = StackPaths(tmp_path / "s", tmp_path)
+    assert paths.postgres_data == tmp_path / "s" / "postgres" / "data"
+    assert paths.postgres_run == tmp_path / "s" / "postgres" / "run"
+    assert paths.postgres_hba == tmp_path / "s" / "postgres" / "pg_hba.conf"
 
 
 # --- shipped files ------------------------------------------------------------------------
@@ -251,7 +456,15 @@ def test_ferretdb_launcher_sources() -> None:
     assert "github.com/FerretDB/FerretDB v1.24.2" in go_mod
     assert "github.com/FerretDB/FerretDB v1.24.2 h1:" in (src / "go.sum").read_text()
     main = (src / "main.go").read_text()
-    for needle in ('"listen"', '"sqlite-dir"', "signal.NotifyContext", 'Handler:   "sqlite"'):
+    for needle in (
+        '"listen"',
+        '"sqlite-dir"',
+        '"handler", "postgresql"',  # the default backend
+        '"postgresql-url"',
+        'case "postgresql":',
+        'case "sqlite":',
+        "signal.NotifyContext",
+    ):
         assert needle in main
 
 
@@ -511,6 +724,38 @@ def test_bring_up_notices_a_changed_address(ctx: StackContext) -> None:
     procs.write_pidfile(ctx.paths.pidfile("fake"), 99, "127.0.0.1:6666")
     with pytest.raises(StackError, match=r"serves 127\.0\.0\.1:6666 but the configuration now says 127\.0\.0\.1:7777"):
         core.bring_up(FakeComponent(ctx, ours=99, ok=True))
+
+
+class FakeWithDependency(FakeComponent):
+    def __init__(self, ctx: StackContext, dependency: Component, **kwargs: Any) -> None:
+        super().__init__(ctx, **kwargs)
+        self.dependency = dependency
+
+    @property
+    def identity(self) -> str:
+        return f"{self.address_text} (postgresql)"
+
+    def dependencies(self) -> list[Component]:
+        return [self.dependency]
+
+
+def test_bring_up_of_a_running_component_brings_its_dependency_up_first(ctx: StackContext) -> None:
+    recorded: list[str] = []
+    ctx.record = lambda result: recorded.append(f"{result.name}:{result.action}")
+    dependency = FakeComponent(ctx, ours=7, ok=True)
+    result = core.bring_up(FakeWithDependency(ctx, dependency, ours=99, ok=True))
+    assert (result.action, recorded) == (Action.OURS_RUNNING, ["fake:ours-running"])
+
+
+def test_bring_up_notices_a_changed_backend(ctx: StackContext) -> None:
+    procs.write_pidfile(ctx.paths.pidfile("fake"), 99, "127.0.0.1:7777 (sqlite)")
+    comp = FakeWithDependency(ctx, FakeComponent(ctx, ours=7, ok=True), ours=99, ok=True)
+    with pytest.raises(
+        StackError, match=r"serves 127\.0\.0\.1:7777 \(sqlite\) but the configuration now says .*postgresql"
+    ):
+        core.bring_up(comp)
+    procs.write_pidfile(ctx.paths.pidfile("fake"), 99, "127.0.0.1:7777")  # older pid file: reused
+    assert core.bring_up(comp).action is Action.OURS_RUNNING
 
 
 # --- CLI ----------------------------------------------------------------------------------

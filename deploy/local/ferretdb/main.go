@@ -1,15 +1,21 @@
 // Command gw-ferretdb is a tiny launcher for an embedded FerretDB (MongoDB wire
-// protocol) backed by SQLite, used as Gridwhistle's local document store.
+// protocol) backed by PostgreSQL (default) or SQLite, used as Gridwhistle's local
+// document store.
 //
 // It exists because FerretDB's own command panics when built with `go install`
 // (it expects a generated version file); the embeddable package does not.
 //
+// The PostgreSQL backend is the default because it pushes filters down to SQL
+// (per-key equality, `_id` through the primary key); the SQLite backend decodes
+// every document of a collection for any filter but a bare `{_id: <string>}`.
+//
 // Build and run (normally done by `gridwhistle stack up`):
 //
 //	go build -o ../../../.state/bin/gw-ferretdb .
-//	gw-ferretdb -listen 127.0.0.1:27017 -sqlite-dir .state/ferretdb/data
+//	gw-ferretdb -listen 127.0.0.1:27017 -postgresql-url postgres://ferretdb@127.0.0.1:5433/ferretdb
+//	gw-ferretdb -listen 127.0.0.1:27017 -handler sqlite -sqlite-dir .state/ferretdb/data
 //
-// SIGTERM or SIGINT stops it cleanly (listener closed, SQLite files synced).
+// SIGTERM or SIGINT stops it cleanly (listener closed, connections and files closed).
 package main
 
 import (
@@ -28,8 +34,17 @@ import (
 )
 
 func main() {
-	listen := flag.String("listen", "127.0.0.1:27017", "TCP `address` to accept MongoDB wire connections on")
-	sqliteDir := flag.String("sqlite-dir", "data", "`directory` holding the SQLite database files (created if missing)")
+	var opts options
+	flag.StringVar(&opts.listen, "listen", "127.0.0.1:27017", "TCP `address` to accept MongoDB wire connections on")
+	flag.StringVar(&opts.handler, "handler", "postgresql", "storage `backend`: postgresql or sqlite")
+	flag.StringVar(
+		&opts.postgresqlURL, "postgresql-url", "postgres://ferretdb@127.0.0.1:5433/ferretdb",
+		"PostgreSQL connection `URL` (postgresql handler)",
+	)
+	flag.StringVar(
+		&opts.sqliteDir, "sqlite-dir", "data",
+		"`directory` holding the SQLite database files, created if missing (sqlite handler)",
+	)
 	debug := flag.Bool("debug", false, "log at debug level")
 	flag.Parse()
 
@@ -39,30 +54,54 @@ func main() {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	if err := run(logger, *listen, *sqliteDir); err != nil {
+	if err := run(logger, &opts); err != nil {
 		logger.Error("gw-ferretdb failed", "error", err)
 		os.Exit(1)
 	}
 }
 
-func run(logger *slog.Logger, listen, sqliteDir string) error {
-	dir, err := filepath.Abs(sqliteDir)
-	if err != nil {
-		return fmt.Errorf("resolve -sqlite-dir: %w", err)
-	}
-	if err = os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create -sqlite-dir: %w", err)
+// options are the command-line flags.
+type options struct {
+	listen        string
+	handler       string
+	postgresqlURL string
+	sqliteDir     string
+}
+
+func run(logger *slog.Logger, opts *options) error {
+	config := ferretdb.Config{
+		Listener: ferretdb.ListenerConfig{TCP: opts.listen},
+		Logger:   logger,
+		Handler:  opts.handler,
 	}
 
-	// FerretDB wants a file: URI naming an existing directory, ending with a slash.
-	sqliteURL := (&url.URL{Scheme: "file", Path: dir + string(filepath.Separator)}).String()
+	// The storage location, for the start-up log line (no credentials: the URL's password is redacted).
+	var storage string
 
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: listen},
-		Logger:    logger,
-		Handler:   "sqlite",
-		SQLiteURL: sqliteURL,
-	})
+	switch opts.handler {
+	case "postgresql":
+		u, err := url.Parse(opts.postgresqlURL)
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("-postgresql-url %q: want postgres://user@host:port/database", opts.postgresqlURL)
+		}
+		config.PostgreSQLURL = opts.postgresqlURL
+		storage = u.Redacted()
+	case "sqlite":
+		dir, err := filepath.Abs(opts.sqliteDir)
+		if err != nil {
+			return fmt.Errorf("resolve -sqlite-dir: %w", err)
+		}
+		if err = os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("create -sqlite-dir: %w", err)
+		}
+		// FerretDB wants a file: URI naming an existing directory, ending with a slash.
+		config.SQLiteURL = (&url.URL{Scheme: "file", Path: dir + string(filepath.Separator)}).String()
+		storage = config.SQLiteURL
+	default:
+		return fmt.Errorf("-handler %q: want postgresql or sqlite", opts.handler)
+	}
+
+	f, err := ferretdb.New(&config)
 	if err != nil {
 		return err
 	}
@@ -72,7 +111,8 @@ func run(logger *slog.Logger, listen, sqliteDir string) error {
 
 	logger.Info(
 		"gw-ferretdb listening",
-		"listen", listen, "sqlite_url", sqliteURL, "pid", os.Getpid(), "ferretdb_version", ferretdbVersion(),
+		"listen", opts.listen, "handler", opts.handler, "storage", storage,
+		"pid", os.Getpid(), "ferretdb_version", ferretdbVersion(),
 	)
 
 	if err = f.Run(ctx); err != nil {
