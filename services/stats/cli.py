@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
+import aio_pika
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -12,7 +13,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from services.stats.config import StatsSettings
 from services.stats.rebuild import RebuildReport, rebuild
 from shared.logging import configure_logging
-from shared.management import ManagementApi
 from shared.mongo import make_mongo_client
 from shared.registry import load_registry
 from shared.topology import STATS_EVENTS
@@ -43,8 +43,12 @@ async def _rebuild(settings: StatsSettings, progress: Progress) -> RebuildReport
 
 
 async def _live_consumers(settings: StatsSettings) -> int:
-    async with ManagementApi(settings) as api:
-        return (await api.queue(STATS_EVENTS.name)).consumers
+    """Consumers on ``stats.events`` right now (a passive declare: the management API lags by seconds)."""
+    connection = await aio_pika.connect(settings.amqp_url, timeout=10)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(STATS_EVENTS.name, passive=True)
+        return int(queue.declaration_result.consumer_count or 0)
 
 
 @stats_app.command("rebuild")

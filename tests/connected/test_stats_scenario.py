@@ -263,7 +263,7 @@ def independent_counts(events: list[AnyEvent], registry: Registry) -> dict[str, 
     buckets: dict[str, dict[str, Any]] = {}
     for e in events:
         b = buckets.setdefault(
-            f"{e.town_id}|{_day(e)}",
+            f"{e.town_id}|{_day(e)}|{e.message_id.int % 16:02d}",  # 16 shards chosen by message id
             {
                 "totals": Counter(),
                 "counts": defaultdict(Counter),
@@ -297,6 +297,9 @@ def independent_counts(events: list[AnyEvent], registry: Registry) -> dict[str, 
                 theirs[e.by].update(one)
         elif isinstance(e, MatterClosed | MatterReopened):
             mine["closed" if isinstance(e, MatterClosed) else "reopened"] += 1
+            if isinstance(e, MatterClosed):
+                mine["closed_citizen_requests"] += int(e.origin == "citizen_request")
+                mine["closed_supervised"] += int(e.supervised)
             mine["feedback"] += 1
             mine["satisfaction_sum"] += e.satisfaction
         elif isinstance(e, MatterReturned):
