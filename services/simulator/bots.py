@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from faststream import AckPolicy
+from faststream.rabbit.annotations import RabbitMessage  # FastStream resolves it at runtime
 
 from shared import topology
 from shared.broker import publish_command, subscriber_channel
@@ -33,7 +34,6 @@ from shared.domain import Tier
 
 if TYPE_CHECKING:
     from faststream.rabbit import RabbitBroker
-    from faststream.rabbit.annotations import RabbitMessage
 
     from services.simulator.scenario import PlannedMatter
     from shared.registry import Registry

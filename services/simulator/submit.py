@@ -112,6 +112,7 @@ class Submitter:
                     "jurisdiction_id": m.town_id,
                     "service_code": m.category.value,
                     "description": summary_of(m),
+                    "address_string": f"micro-grid {m.micro_grid_id}",
                     "api_key": self.token(m.town_id, None, "open311"),
                     "attribute[grid_id]": m.grid_id,
                     "attribute[micro_grid_id]": m.micro_grid_id,
