@@ -114,8 +114,9 @@ def go_build(component: str, src: Path, binary: Path, *, log: Path, say: Say) ->
 
     Returns True when it built.
     """
-    sources = [src / "main.go", src / "go.mod", src / "go.sum"]
-    missing = [str(s) for s in sources if not s.exists()]
+    required = [src / "main.go", src / "go.mod", src / "go.sum"]
+    missing = [str(s) for s in required if not s.exists()]
+    sources = [*required, *(p for p in sorted(src.glob("*.go")) if p.name != "main.go")]
     if missing:
         raise StackError(component, f"launcher sources missing: {', '.join(missing)}")
     if not needs_rebuild(_mtime(binary), (m for s in sources if (m := _mtime(s)) is not None)):

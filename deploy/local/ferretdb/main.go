@@ -115,6 +115,10 @@ func run(logger *slog.Logger, opts *options) error {
 		"pid", os.Getpid(), "ferretdb_version", ferretdbVersion(),
 	)
 
+	if opts.handler == "postgresql" {
+		go maintainIDIndexes(ctx, logger, opts.postgresqlURL)
+	}
+
 	if err = f.Run(ctx); err != nil {
 		return err
 	}
