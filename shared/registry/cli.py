@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from pathlib import Path  # noqa: TC003 - typer reads the annotations at runtime
+from pathlib import Path
 from typing import Annotated
 
 import typer

@@ -18,9 +18,7 @@ from shared.settings import GwSettings
 
 pytestmark = pytest.mark.connected
 
-TEST_QUEUE = topology.QueueSpec(
-    "test.work", (topology.Binding(topology.EVENTS, "test.#"),), purpose="test work queue"
-)
+TEST_QUEUE = topology.QueueSpec("test.work", (topology.Binding(topology.EVENTS, "test.#"),), purpose="test work queue")
 
 
 async def _declared(settings: GwSettings, *specs: topology.QueueSpec) -> RabbitBroker:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
-from pathlib import Path  # noqa: TC003 - pytest fixtures are annotated with it
+from pathlib import Path
 from typing import Any
 
 import pytest
