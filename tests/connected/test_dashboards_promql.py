@@ -45,6 +45,9 @@ SERVICES = {"intake": "GW_INTAKE_PORT", "dispatch": "GW_DISPATCH_PORT", "stats":
 REPORTS = 40
 CONCURRENCY = 8
 DEADLINE_S = 90.0
+WAVE = 8  # reports per later wave
+WAVE_GAP_S = 6.0  # longer than the stats snapshot refresh (5 s) and several scrapes (1 s)
+MAX_WAVES = 10
 TOWN = "changjia"
 
 
@@ -189,7 +192,7 @@ async def departments_and_grid_staff(settings: GwSettings) -> AsyncIterator[None
         await broker.stop()
 
 
-async def submit_reports(settings: GwSettings, intake_port: int) -> int:
+async def submit_reports(settings: GwSettings, intake_port: int, count: int = REPORTS) -> int:
     from services.intake.tokens import issue_token
 
     registry = load_registry(settings.registry_path)
@@ -215,12 +218,11 @@ async def submit_reports(settings: GwSettings, intake_port: int) -> int:
         assert answer.status_code == 202, answer.text
 
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{intake_port}", timeout=30.0) as client:
-        await asyncio.gather(*(submit(client, i) for i in range(REPORTS)))
+        await asyncio.gather(*(submit(client, i) for i in range(count)))
         # a client error too, so the outcome panels have more than one series
         bad = await client.post("/v1/reports", json={"report_id": "x"}, headers={"Authorization": "Bearer nope"})
         assert bad.status_code in (401, 422)
-    accepted = REPORTS
-    return accepted
+    return count
 
 
 def query(prom: str, expr: str) -> dict[str, Any]:
@@ -265,8 +267,14 @@ async def test_every_dashboard_panel_query_runs_and_has_data_under_load(
             'sum(rate(faststream_published_messages_total{destination=~"gw[.]dispatch[.].*"}[5m])) > 0',
         ]
         end = time.monotonic() + DEADLINE_S
+        waves, last_wave = 1, time.monotonic()
         while missing := [q for q in must_move if not await asyncio.to_thread(has_data, prometheus, q)]:
             assert time.monotonic() < end, "these never reached Prometheus: " + ", ".join(missing)
+            # A rate needs a counter to grow between scrapes: a first burst can be done before
+            # its series exists. Keep the load going in small waves (bounded) as real traffic would.
+            if waves < MAX_WAVES and time.monotonic() - last_wave > WAVE_GAP_S:
+                await submit_reports(settings, services["intake"], count=WAVE)
+                waves, last_wave = waves + 1, time.monotonic()
             await asyncio.sleep(1.0)
         visible = time.monotonic()
         print(f"\nreports submitted in {submitted - started:.1f}s, lifecycle visible after {visible - started:.1f}s")
