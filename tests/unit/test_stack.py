@@ -560,7 +560,6 @@ def test_pidfile_roundtrip(tmp_path: Path) -> None:
     assert procs.read_pidfile(tmp_path / "missing.pid") is None
 
 
-@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
 def test_spawned_process_is_recognised_and_stopped(tmp_path: Path) -> None:
     sig = ProcSignature("sleeper", str(tmp_path), frozenset({Path(sys.executable).name}))
     env = procs.child_env("sleeper", str(tmp_path), {})
