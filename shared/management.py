@@ -94,3 +94,29 @@ class ManagementApi:
             json={"configure": configure, "write": write, "read": read},
         )
         response.raise_for_status()
+
+
+def management_client(settings: GwSettings) -> httpx.Client:
+    """A blocking management API client (for tools and test set-up, not the event loop)."""
+    parts = urlsplit(settings.amqp_management_url)
+    host = parts.hostname or "127.0.0.1"
+    base = urlunsplit((parts.scheme, f"{host}:{parts.port}" if parts.port else host, "", "", ""))
+    return httpx.Client(base_url=base, auth=(parts.username or "guest", parts.password or "guest"), timeout=TIMEOUT)
+
+
+def create_vhost(settings: GwSettings, vhost: str) -> str:
+    """Create ``vhost``, grant the URL's user everything on it; returns the AMQP URL for it."""
+    user = urlsplit(settings.amqp_url).username or "guest"
+    with management_client(settings) as client:
+        client.put(f"/api/vhosts/{quote(vhost, safe='')}").raise_for_status()
+        client.put(
+            f"/api/permissions/{quote(vhost, safe='')}/{quote(user, safe='')}",
+            json={"configure": ".*", "write": ".*", "read": ".*"},
+        ).raise_for_status()
+    a = urlsplit(settings.amqp_url)
+    return urlunsplit((a.scheme, a.netloc, "/" + quote(vhost, safe=""), "", ""))
+
+
+def delete_vhost(settings: GwSettings, vhost: str) -> None:
+    with management_client(settings) as client:
+        client.delete(f"/api/vhosts/{quote(vhost, safe='')}")

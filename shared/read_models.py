@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field
 EVENT_LOG = "event_log"
 MATTERS = "matters"
 COUNTERS = "counters"  # bucket documents per scope and day
-BACKLOG = "backlog"  # per department: open matters
 # dispatch (the state machine's own store)
 CASES = "cases"
 # intake (idempotency of report_id)

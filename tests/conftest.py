@@ -9,25 +9,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 import pytest
 from pymongo import MongoClient
 
+from shared.management import create_vhost, delete_vhost
 from shared.settings import GwSettings
-
-
-def _management_client(settings: GwSettings) -> httpx.Client:
-    parts = urlsplit(settings.amqp_management_url)
-    auth = (parts.username or "guest", parts.password or "guest")
-    base = urlunsplit((parts.scheme, parts.hostname + (f":{parts.port}" if parts.port else ""), "", "", ""))
-    return httpx.Client(base_url=base, auth=auth, timeout=10.0)
-
-
-def _vhost_url(amqp_url: str, vhost: str) -> str:
-    parts = urlsplit(amqp_url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + quote(vhost, safe=""), "", ""))
 
 
 @pytest.fixture(scope="session")
@@ -36,24 +24,19 @@ def base_settings() -> GwSettings:
 
 
 @pytest.fixture
-def vhost(base_settings: GwSettings) -> Iterator[str]:
-    """A fresh RabbitMQ virtual host for one test, deleted afterwards."""
+def vhost_url(base_settings: GwSettings) -> Iterator[str]:
+    """A fresh RabbitMQ virtual host for one test (its AMQP URL), deleted afterwards."""
     name = f"gw-test-{uuid.uuid4().hex[:12]}"
-    with _management_client(base_settings) as client:
-        try:
-            client.put(f"/api/vhosts/{name}").raise_for_status()
-        except httpx.HTTPError as error:
-            pytest.fail(
-                f"RabbitMQ management API not reachable at {base_settings.amqp_management_url} "
-                f"({error}); run `make stack-up`",
-                pytrace=False,
-            )
-        user = urlsplit(base_settings.amqp_url).username or "guest"
-        client.put(
-            f"/api/permissions/{name}/{user}", json={"configure": ".*", "write": ".*", "read": ".*"}
-        ).raise_for_status()
-        yield name
-        client.delete(f"/api/vhosts/{name}")
+    try:
+        url = create_vhost(base_settings, name)
+    except httpx.HTTPError as error:
+        pytest.fail(
+            f"RabbitMQ management API not reachable at {base_settings.amqp_management_url} "
+            f"({error}); run `make stack-up`",
+            pytrace=False,
+        )
+    yield url
+    delete_vhost(base_settings, name)
 
 
 @pytest.fixture
@@ -66,11 +49,9 @@ def mongo_db_name(base_settings: GwSettings) -> Iterator[str]:
 
 
 @pytest.fixture
-def settings(base_settings: GwSettings, vhost: str, mongo_db_name: str) -> GwSettings:
+def settings(base_settings: GwSettings, vhost_url: str, mongo_db_name: str) -> GwSettings:
     """Settings pointing at this test's own vhost and database."""
-    return base_settings.model_copy(
-        update={"amqp_url": _vhost_url(base_settings.amqp_url, vhost), "mongo_db": mongo_db_name}
-    )
+    return base_settings.model_copy(update={"amqp_url": vhost_url, "mongo_db": mongo_db_name})
 
 
 @pytest.fixture

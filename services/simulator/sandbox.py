@@ -10,12 +10,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from types import TracebackType
-from urllib.parse import quote, urlsplit, urlunsplit
 
-import httpx
 from pymongo import MongoClient
 
 from services.simulator.processes import ManagedProcess, python_module
+from shared.management import create_vhost, delete_vhost
 from shared.settings import GwSettings
 
 DEFAULT_PORTS = {"stats": 18030, "dispatch": 18020, "intake": 18010}
@@ -35,25 +34,10 @@ class ServiceSandbox:
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
-    def _management(self) -> httpx.Client:
-        parts = urlsplit(self.base.amqp_management_url)
-        return httpx.Client(
-            base_url=f"{parts.scheme}://{parts.hostname}:{parts.port}",
-            auth=(parts.username or "guest", parts.password or "guest"),
-            timeout=10.0,
-        )
-
     def __enter__(self) -> ServiceSandbox:
         suffix = uuid.uuid4().hex[:8]
         self.vhost, self.db = f"gw-{self.label}-{suffix}", f"gw{self.label}_{suffix}"
-        user = urlsplit(self.base.amqp_url).username or "guest"
-        with self._management() as mgmt:
-            mgmt.put(f"/api/vhosts/{self.vhost}").raise_for_status()
-            mgmt.put(
-                f"/api/permissions/{self.vhost}/{user}", json={"configure": ".*", "write": ".*", "read": ".*"}
-            ).raise_for_status()
-        a = urlsplit(self.base.amqp_url)
-        amqp_url = urlunsplit((a.scheme, a.netloc, "/" + quote(self.vhost, safe=""), "", ""))
+        amqp_url = create_vhost(self.base, self.vhost)
         self.settings = self.base.model_copy(update={"amqp_url": amqp_url, "mongo_db": self.db})
         env = {
             "GW_AMQP_URL": amqp_url,
@@ -85,8 +69,7 @@ class ServiceSandbox:
     ) -> None:
         for proc in reversed(self.processes):
             proc.stop(grace=30)
-        with self._management() as mgmt:
-            mgmt.delete(f"/api/vhosts/{self.vhost}")
+        delete_vhost(self.base, self.vhost)
         client: MongoClient[dict[str, object]]
         with MongoClient(self.base.mongo_url, serverSelectionTimeoutMS=5000) as client:
             client.drop_database(self.db)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -45,6 +45,7 @@ from shared.contracts import (
     MatterWhistled,
 )
 from shared.domain import Category, Channel, Priority, Severity, Tier
+from shared.management import create_vhost, management_client
 from shared.registry import Registry, load_registry
 from shared.settings import PROJECT_ROOT, GwSettings
 from shared.topology import STATS_EVENTS
@@ -377,12 +378,6 @@ def _free_port() -> int:
         return port
 
 
-def _management(settings: GwSettings) -> httpx.Client:
-    parts = urlsplit(settings.amqp_management_url)
-    base = urlunsplit((parts.scheme, f"{parts.hostname}:{parts.port}", "", "", ""))
-    return httpx.Client(base_url=base, auth=(parts.username or "guest", parts.password or "guest"), timeout=10.0)
-
-
 @dataclass
 class StatsProcess:
     env: dict[str, str]
@@ -473,13 +468,9 @@ def scenario(base_settings: GwSettings, tmp_path_factory: pytest.TempPathFactory
     deliveries = events + rng.sample(events, DUPLICATES)  # the same message ids again
     rng.shuffle(deliveries)  # and out of order
     vhost, db_name = f"gw-test-{uuid.uuid4().hex[:12]}", f"gwtest_{uuid.uuid4().hex[:12]}"
-    parts = urlsplit(base_settings.amqp_url)
-    amqp_url = urlunsplit((parts.scheme, parts.netloc, "/" + quote(vhost, safe=""), "", ""))
+    amqp_url = create_vhost(base_settings, vhost)
     settings = base_settings.model_copy(update={"amqp_url": amqp_url, "mongo_db": db_name})
-    management = _management(base_settings)
-    management.put(f"/api/vhosts/{vhost}").raise_for_status()
-    user = parts.username or "guest"
-    management.put(f"/api/permissions/{vhost}/{user}", json={"configure": ".*", "write": ".*", "read": ".*"})
+    management = management_client(base_settings)
     port = _free_port()
     env = {
         **os.environ,
