@@ -46,6 +46,10 @@ def owner_of(routing_key: str) -> str:
     return routing_key.split(".", 2)[-1].rsplit(".", 1)[0]
 
 
+FOREIGN_REQUEUE_PAUSE = 0.05
+"""Seconds before handing back another run's work item: a breath for other crews' consumers (the
+queue's delivery limit, not this pause, is what ends the rounds of an item nobody owns)."""
+
 SATISFIED = 5
 UNSATISFIED = 2
 
@@ -69,6 +73,7 @@ class BotCrew:
     memory: dict[str, MatterMemory] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     commands_sent: int = 0
+    foreign_items: int = 0  # work items of other runs handed back
 
     # ----------------------------------------------------------------- wiring
     def subscribe(self, prefetch: int, towns: list[str]) -> None:
@@ -87,21 +92,29 @@ class BotCrew:
     async def on_work_item(self, body: dict[str, Any], message: RabbitMessage) -> None:
         if body.get("event_type") != "matter_dispatched":
             return  # escalation notices: the supervisor bot only acts on dispatched work
-        self.take(MatterDispatched.model_validate(body), owner_of(message.raw_message.routing_key or ""))
+        if not self.take(MatterDispatched.model_validate(body), owner_of(message.raw_message.routing_key or "")):
+            # Another run's matter (another simulator, or one interrupted earlier): hand it back
+            # for its own crew. The queue's delivery limit parks it in <queue>.dead after a few
+            # rounds if nobody takes it, where it stays visible and replayable — never dropped.
+            self.foreign_items += 1
+            await asyncio.sleep(FOREIGN_REQUEUE_PAUSE)
+            await message.nack(requeue=True)
 
     async def drain(self) -> None:
         while self.tasks:
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
 
     # ----------------------------------------------------------------- the script
-    def take(self, item: MatterDispatched, owner: str) -> None:
+    def take(self, item: MatterDispatched, owner: str) -> bool:
+        """Start working ``item`` as its plan says; False when the plan does not know it."""
         planned = self.plan.get(item.report_id or "")
         if planned is None:
-            return  # not ours (another run's matter): leave it to its own bots
+            return False
         memory = self.memory.setdefault(str(item.matter_id), MatterMemory())
         if memory.first_lead is None and item.tier == Tier.DEPARTMENT:
             memory.first_lead = item.lead
         self._spawn(self._act(item, planned, memory, owner))
+        return True
 
     async def _act(self, item: MatterDispatched, planned: PlannedMatter, memory: MatterMemory, owner: str) -> None:
         if item.tier == Tier.SUPERVISION:

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
+import secrets
+import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from services.simulator.figures import FigureRow, figure_rows, figures_table
 from services.simulator.replay import ReplayOptions, ReplayResult, replay
 from services.simulator.scenario import ScenarioError, load_scenario
+from shared.logging import configure_logging
 from shared.settings import GwSettings
 
 console = Console()
@@ -33,19 +40,29 @@ def parse_speed(value: str) -> float:
     return speed
 
 
-def figures_table(result: ReplayResult, article: Sequence[tuple[str, float, str]]) -> Table:
-    table = Table(title="The article's figures vs the read models (stats API)")
-    table.add_column("figure")
-    table.add_column("article", justify="right")
-    table.add_column("read models", justify="right")
-    table.add_column("", justify="center")
-    for label, value, key in article:
-        seen = result.observed.get(key, float("nan"))
-        ok = math.isclose(seen, value, abs_tol=1e-9)
-        shown = f"{seen:.1%}" if key == "closure_rate" else f"{seen:,.0f}"
-        want = f"{value:.1%}" if key == "closure_rate" else f"{value:,.0f}"
-        table.add_row(label, want, shown, "[green]=[/]" if ok else "[red]≠[/]")
-    return table
+def write_summary(path: Path, result: ReplayResult, rows: Sequence[FigureRow], *, drained: bool) -> None:
+    """The outcome as JSON (read by ``gridwhistle run``'s console); written whole, then renamed."""
+    summary = {
+        "planned": result.planned,
+        "refused": result.refused,
+        "submit_seconds": round(result.submit_seconds, 1),
+        "drain_seconds": round(result.drain_seconds, 1) if drained else None,
+        "matches": result.matches,
+        "figures": [asdict(row) | {"equal": row.equal} for row in rows],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(path.suffix + ".partial")
+    partial.write_text(json.dumps(summary, indent=2))
+    partial.replace(path)
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def fresh_run_id() -> str:
+    """Sortable and unique enough for runs started by people: UTC time to the second + 4 hex."""
+    return f"{datetime.now(UTC):%Y%m%d%H%M%S}{secrets.token_hex(2)}"
 
 
 def simulate_command(
@@ -53,6 +70,13 @@ def simulate_command(
     speed: Annotated[str, typer.Option(help="Simulated seconds per second, or real|fast|max")] = "fast",
     rate: Annotated[float, typer.Option(help="Reports submitted per second")] = 200.0,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed replays the same matters")] = 1,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            help="Namespace of the report ids (default: a fresh one, so a repeated run adds new matters; "
+            "give an earlier run's id to resend it — intake then answers duplicates)"
+        ),
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N planned matters (a shortened run)")] = None,
     until_drained: Annotated[
         bool, typer.Option("--until-drained", help="Wait until every matter is closed in the read models")
@@ -61,6 +85,9 @@ def simulate_command(
     intake_url: Annotated[str, typer.Option(help="Intake base URL")] = "http://127.0.0.1:8010",
     stats_url: Annotated[str, typer.Option(help="Stats base URL")] = "http://127.0.0.1:8030",
     drain_timeout: Annotated[float, typer.Option(help="Seconds to wait for draining")] = 1800.0,
+    summary: Annotated[
+        Path | None, typer.Option(help="Also write the outcome (figures, times) as JSON to this file")
+    ] = None,
 ) -> None:
     """Replay a scenario through intake's public API; exit 1 if anything accepted is missing."""
     try:
@@ -68,10 +95,15 @@ def simulate_command(
     except ScenarioError as error:
         console.print(f"[red]{error}[/]")
         raise typer.Exit(2) from None
+    settings = GwSettings()
+    configure_logging("simulator", level=settings.log_level, fmt="console" if console.is_terminal else "json")
+    run_id = run_id or fresh_run_id()
+    console.print(f"scenario {chosen.name}, seed {seed}, run id {run_id}")
     options = ReplayOptions(
         speed=parse_speed(speed),
         rate=rate,
         seed=seed,
+        run_id=run_id,
         limit=limit,
         until_drained=until_drained,
         drain_timeout=drain_timeout,
@@ -79,7 +111,12 @@ def simulate_command(
         intake_url=intake_url,
         stats_url=stats_url,
     )
-    result = asyncio.run(replay(chosen, GwSettings(), options))
+    signal.signal(signal.SIGTERM, _interrupt)  # `gridwhistle run` stops us with SIGTERM
+    try:
+        result = asyncio.run(replay(chosen, settings, options))
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted[/]: what intake accepted stays in the system (run id {run_id})")
+        raise typer.Exit(130) from None
     console.print(
         f"{result.planned} matters submitted in {result.submit_seconds:.1f}s"
         + (f", drained in {result.drain_seconds:.1f}s" if until_drained else "")
@@ -88,9 +125,14 @@ def simulate_command(
     article: list[tuple[str, float, str]]
     if limit is None and chosen.expected:
         article = [(e.label, e.value, e.figure) for e in chosen.expected]
+        title = "The article's figures vs the read models (stats API)"
     else:
         article = [(k.replace("_", " "), v, k) for k, v in result.expected.items()]
-    console.print(figures_table(result, article))
+        title = "The plan's figures vs the read models (stats API)"
+    rows = figure_rows(result, article)
+    console.print(figures_table(rows, title))
+    if summary is not None:
+        write_summary(summary, result, rows, drained=until_drained)
     if until_drained and not result.matches:
         console.print("[red]the read models do not show what was replayed[/]")
         raise typer.Exit(1)
@@ -100,11 +142,20 @@ def run_command(
     scenario: Annotated[str, typer.Option(help="Scenario to replay")] = "changjia",
     speed: Annotated[str, typer.Option(help="Simulated seconds per second, or real|fast|max")] = "fast",
     rate: Annotated[float, typer.Option(help="Reports per second")] = 20.0,
+    limit: Annotated[int | None, typer.Option(help="Only the first N planned matters (a quick look)")] = None,
+    keep_stack: Annotated[
+        bool, typer.Option("--keep-stack", help="Leave the stack components this run started running at exit")
+    ] = False,
 ) -> None:
-    """Stack, three services, bots, simulator and a live console. Ctrl-C stops all of it."""
+    """Stack, three services, bots, simulator and a live console. Ctrl-C stops all of it.
+
+    The console stays up after the simulator has finished (its figures table appears in it);
+    Ctrl-C stops the simulator, intake, dispatch and stats gracefully (a second Ctrl-C hurries
+    them), then the stack components this run started. Logs: .state/logs/.
+    """
     from services.simulator.run import run_everything
 
-    sys.exit(run_everything(scenario=scenario, speed=parse_speed(speed), rate=rate))
+    sys.exit(run_everything(scenario=scenario, speed=parse_speed(speed), rate=rate, limit=limit, keep_stack=keep_stack))
 
 
 def bench_command(

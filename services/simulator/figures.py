@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from rich.table import Table
 
 if TYPE_CHECKING:
+    from services.simulator.replay import ReplayResult
     from shared.registry import Registry
 
 FIGURES = (
@@ -46,3 +51,37 @@ async def read_figures(stats_url: str, towns: list[str], registry: Registry) -> 
                 total[key] += value
     total["closure_rate"] = total["closed"] / total["reported"] if total["reported"] else 0.0
     return total
+
+
+@dataclass(frozen=True)
+class FigureRow:
+    """One figure: what the article (or the plan, for a shortened run) says and what the read models show."""
+
+    label: str
+    key: str
+    expected: float
+    observed: float
+
+    @property
+    def equal(self) -> bool:
+        return math.isclose(self.observed, self.expected, abs_tol=1e-9)
+
+    def shown(self, value: float) -> str:
+        return f"{value:.1%}" if self.key == "closure_rate" else f"{value:,.0f}"
+
+
+def figure_rows(result: ReplayResult, expected: Sequence[tuple[str, float, str]]) -> list[FigureRow]:
+    """``expected``: (label, value, figure key) rows; each beside what the read models show."""
+    return [FigureRow(label, key, value, result.observed.get(key, float("nan"))) for label, value, key in expected]
+
+
+def figures_table(rows: Sequence[FigureRow], title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("figure")
+    table.add_column("expected", justify="right")
+    table.add_column("read models", justify="right")
+    table.add_column("", justify="center")
+    for row in rows:
+        mark = "[green]=[/]" if row.equal else "[red]≠[/]"
+        table.add_row(row.label, row.shown(row.expected), row.shown(row.observed), mark)
+    return table

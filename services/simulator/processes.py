@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 HEALTH_TIMEOUT = 90.0
@@ -65,15 +66,17 @@ class ManagedProcess:
             time.sleep(0.5)
         raise RuntimeError(f"{self.name} not healthy after {timeout:.0f}s; last log lines:\n{self.log_tail()}")
 
-    def stop(self, grace: float = 30.0) -> int | None:
-        """SIGTERM, wait up to ``grace`` seconds, then SIGKILL. Returns the exit code."""
+    def stop(self, grace: float = 30.0, hurry: Callable[[], bool] = lambda: False) -> int | None:
+        """SIGTERM, wait up to ``grace`` seconds (less once ``hurry()`` says so), then SIGKILL.
+        Returns the exit code."""
         if self.process is None:
             return None
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
+            deadline = time.monotonic() + grace
+            while self.process.poll() is None and time.monotonic() < deadline and not hurry():
+                time.sleep(0.1)
+            if self.process.poll() is None:
                 self.process.kill()
                 self.process.wait(timeout=10)
         return self.process.returncode

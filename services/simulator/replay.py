@@ -30,6 +30,7 @@ class ReplayOptions:
     speed: float = 1000.0  # simulated seconds per real second (inf: no waiting)
     rate: float = 200.0  # reports per second
     seed: int = 1
+    run_id: str = ""  # namespaces report ids: the same seed again, as new matters
     limit: int | None = None  # a shortened scenario: the first N planned matters
     until_drained: bool = False
     drain_timeout: float = 1800.0
@@ -58,7 +59,7 @@ class ReplayResult:
 
 async def replay(scenario: Scenario, settings: GwSettings, options: ReplayOptions) -> ReplayResult:
     registry = load_registry(scenario.registry_path())
-    plan = plan_scenario(scenario, registry, seed=options.seed)
+    plan = plan_scenario(scenario, registry, seed=options.seed, run_id=options.run_id)
     if options.limit is not None:
         plan = plan[: options.limit]
     towns = sorted({m.town_id for m in plan})

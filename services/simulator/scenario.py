@@ -127,7 +127,9 @@ def _bag(counts: dict[str, int], rng: random.Random) -> list[str]:
     return items
 
 
-def plan_scenario(scenario: Scenario, registry: Registry, *, seed: int = 1) -> list[PlannedMatter]:
+def plan_scenario(scenario: Scenario, registry: Registry, *, seed: int = 1, run_id: str = "") -> list[PlannedMatter]:
+    """The seed decides every matter; ``run_id`` only namespaces the report ids, so the same plan
+    can be sent again into the same system as new matters (intake dedupes by report id)."""
     rng = random.Random(seed)
     towns = scenario.towns or list(registry.town_ids)
     grids = [g for g in registry.all_grids() if g.town_id in towns]
@@ -148,7 +150,7 @@ def plan_scenario(scenario: Scenario, registry: Registry, *, seed: int = 1) -> l
     )
     lo_a, hi_a = scenario.handling["accept_after"]
     lo_r, hi_r = scenario.handling["resolve_after"]
-    tag = hashlib.sha256(f"{scenario.name}:{seed}".encode()).hexdigest()[:8]
+    tag = hashlib.sha256(f"{scenario.name}:{seed}".encode()).hexdigest()[:8] + (f"-{run_id}" if run_id else "")
     plan: list[PlannedMatter] = []
     for i in range(n):
         grid = grids[rng.randrange(len(grids))]

@@ -53,13 +53,15 @@ def _names(components: Iterable[str] | None) -> tuple[str, ...]:
     return select_components(components) if components is not None else COMPONENTS
 
 
-def _selected(names: Iterable[str], comps: dict[str, Component]) -> list[Component]:
+def _selected(names: Iterable[str], comps: dict[str, Component], *, exact: bool = False) -> list[Component]:
     """The named components plus, when local, their dependencies (epmd for RabbitMQ, postgres for a
     FerretDB on PostgreSQL) and any companion of ours still running (postgres after a switch to SQLite),
-    in start order."""
+    in start order. ``exact``: the named ones only (internal names such as ``postgres`` allowed)."""
     chosen: set[str] = set()
     for name in names:
         chosen.add(name)
+        if exact:
+            continue
         comp = comps[name]
         if comp.is_local():
             chosen.update(dep.name for dep in comp.dependencies())
@@ -199,13 +201,19 @@ def stack_up(
 
 
 def stack_down(
-    settings: GwSettings, components: Iterable[str] | None = None, *, say: Say | None = None
+    settings: GwSettings, components: Iterable[str] | None = None, *, say: Say | None = None, exact: bool = False
 ) -> dict[str, str]:
-    """Stop the processes *we* started (pid files, verified via /proc); never touches anything else."""
+    """Stop the processes *we* started (pid files, verified via /proc); never touches anything else.
+
+    ``exact``: stop exactly the named components (as :class:`UpResult` names them, dependencies
+    such as ``postgres`` included), not their dependencies: how ``gridwhistle run`` stops only
+    what it started itself.
+    """
     ctx = _context(settings, say)
     comps = make_components(ctx)
     outcome: dict[str, str] = {}
-    for comp in reversed(_selected(_names(components), comps)):
+    names = [n for n in components or () if n in comps] if exact else _names(components)
+    for comp in reversed(_selected(names, comps, exact=exact)):
         pidfile = comp.paths.pidfile(comp.name)
         pid = comp.pid() if comp.is_local() else None
         if pid is None:

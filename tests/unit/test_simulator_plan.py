@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
@@ -54,3 +55,15 @@ def test_bot_reads_the_owner_from_the_dispatch_routing_key() -> None:
     assert owner_of("changjia.department.changjia.civil_affairs.p2") == "changjia.civil_affairs"
     assert owner_of("changjia.grid_member.changjia-g017-member1.p3") == "changjia-g017-member1"
     assert owner_of("changjia.supervision.changjia.p1") == "changjia"
+
+
+def test_a_run_id_renames_the_reports_but_keeps_the_plan() -> None:
+    scenario = load_scenario("changjia")
+    registry = load_registry(scenario.registry_path())
+    plain = plan_scenario(scenario, registry, seed=3)
+    renamed = plan_scenario(scenario, registry, seed=3, run_id="r1")
+    again = plan_scenario(scenario, registry, seed=3, run_id="r2")
+    assert [replace(m, report_id="") for m in plain] == [replace(m, report_id="") for m in renamed]
+    assert {m.report_id for m in renamed}.isdisjoint({m.report_id for m in plain})
+    assert {m.report_id for m in renamed}.isdisjoint({m.report_id for m in again})
+    assert all("-r1-" in m.report_id for m in renamed)

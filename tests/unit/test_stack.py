@@ -771,3 +771,11 @@ def test_cli_rejects_unknown_component() -> None:
     result = CliRunner().invoke(stack_app, ["up", "--only", "redis"])
     assert result.exit_code == 2
     assert "unknown component 'redis'" in result.output
+
+
+def test_exact_selection_names_only_what_was_asked_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``gridwhistle run`` stops exactly the components it started, not their dependencies."""
+    _no_running_postgres(monkeypatch)
+    comps = _comps(tmp_path)
+    assert [c.name for c in core._selected(["mongo"], comps, exact=True)] == ["mongo"]
+    assert [c.name for c in core._selected(["prometheus", "epmd"], comps, exact=True)] == ["epmd", "prometheus"]

@@ -1,0 +1,139 @@
+"""``gridwhistle run`` as a person runs it: in a terminal, the live console, Ctrl-C, nothing left.
+
+The run gets its own vhost, database, ports and state directory; the stack is the one
+``make test`` brought up, so the run finds it running and must leave it running.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.management import management_client
+from shared.settings import PROJECT_ROOT, GwSettings
+
+pytestmark = pytest.mark.e2e
+
+SHORT_RUN = 40  # matters: a quick replay, drained well within the wait below
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def children_of(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+class Terminal:
+    """A pseudo-terminal of 160x80 whose output is collected in the background."""
+
+    def __init__(self) -> None:
+        self.master, self.slave = pty.openpty()
+        fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", 80, 160, 0, 0))
+        self.chunks: list[bytes] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            self.chunks.append(data)
+
+    @property
+    def text(self) -> str:
+        return b"".join(self.chunks).decode(errors="replace")
+
+    def wait_for(self, needle: str, timeout: float, proc: subprocess.Popen[bytes]) -> float:
+        started = time.monotonic()
+        while needle not in self.text:
+            assert proc.poll() is None, f"run exited with {proc.returncode} before {needle!r}:\n{self.text[-4000:]}"
+            assert time.monotonic() - started < timeout, f"no {needle!r} in {timeout}s:\n{self.text[-4000:]}"
+            time.sleep(0.5)
+        return time.monotonic() - started
+
+
+def test_run_shows_the_live_console_and_ctrl_c_leaves_no_process_behind(
+    base_settings: GwSettings, vhost_url: str, mongo_db_name: str, tmp_path: Path
+) -> None:
+    ports = {name: free_port() for name in ("INTAKE", "DISPATCH", "STATS")}
+    env = {
+        **os.environ,
+        "GW_AMQP_URL": vhost_url,
+        "GW_MONGO_DB": mongo_db_name,
+        "GW_STATE_DIR": str(tmp_path / "state"),
+        "GW_LOG_LEVEL": "WARNING",
+        "TERM": "xterm-256color",
+        **{f"GW_{name}_PORT": str(port) for name, port in ports.items()},
+    }
+    argv = [sys.executable, "-m", "services.cli", "run", "--scenario", "changjia"]
+    argv += ["--limit", str(SHORT_RUN), "--speed", "max", "--rate", "0"]
+    term = Terminal()
+    proc = subprocess.Popen(
+        argv, stdin=term.slave, stdout=term.slave, stderr=term.slave, env=env, cwd=PROJECT_ROOT, start_new_session=True
+    )
+    os.close(term.slave)
+    term.reader.start()
+    children: set[int] = set()
+    try:
+        shown_after = term.wait_for("service queues (the pipeline)", 90, proc)
+        assert shown_after < 60, f"console after {shown_after:.0f}s"
+        children = children_of(proc.pid)
+        assert len(children) == 4, f"stats, dispatch, intake and the simulator: {children}"
+        # the console keeps running after the simulator ends, with its figures on screen
+        term.wait_for("all figures equal", 240, proc)
+        assert proc.poll() is None, "the run keeps going until Ctrl-C"
+        proc.send_signal(signal.SIGINT)  # what the terminal's Ctrl-C delivers
+        assert proc.wait(timeout=120) == 0, term.text[-4000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    term.reader.join(timeout=5)
+    left = {pid for pid in children if running(pid)}
+    assert not left, f"processes left behind: {left}"
+    for name in ("simulator", "intake", "dispatch", "stats"):
+        assert f"{name} stopped" in term.text
+    # the shared stack was running before: the run must not have stopped it
+    assert "stopping the stack components" not in term.text
+    with management_client(base_settings) as client:
+        assert client.get("/api/overview").status_code == 200
+    for port in ports.values():
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
