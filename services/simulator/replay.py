@@ -13,10 +13,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from services.simulator.bots import BotCrew
+from services.simulator.console import split_queues
 from services.simulator.figures import read_figures
 from services.simulator.scenario import PlannedMatter, Scenario, expected_outcome, plan_scenario
 from services.simulator.submit import Submitter
 from shared.broker import make_broker
+from shared.management import ManagementApi
 from shared.registry import Registry, load_registry
 
 if TYPE_CHECKING:
@@ -38,6 +40,8 @@ class ReplayOptions:
     intake_url: str = "http://127.0.0.1:8010"
     stats_url: str = "http://127.0.0.1:8030"
     concurrency: int = 32
+    quiet_timeout: float = 1800.0  # seconds to wait for earlier work in the service queues
+    poll_every: float = 3.0  # seconds between reads of the stats API while draining
 
 
 @dataclass
@@ -69,6 +73,10 @@ async def replay(scenario: Scenario, settings: GwSettings, options: ReplayOption
         crew.subscribe(settings.prefetch, towns)
     await broker.start()
     submitter = Submitter(settings, options.intake_url, broker)
+    # Figures are judged as "after minus before": the before must not move any more, so let
+    # what earlier runs left in the services' queues be worked off first.
+    async with asyncio.timeout(options.quiet_timeout):
+        await wait_until_pipeline_quiet(settings)
     baseline = await read_figures(options.stats_url, towns, registry)
     try:
         started = time.monotonic()
@@ -132,8 +140,33 @@ async def _wait_drained(
             progress.update(task, completed=min(closed, planned))
             if closed >= planned:
                 break
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(options.poll_every)
     return observed
+
+
+async def wait_until_pipeline_quiet(settings: GwSettings) -> None:
+    """Wait (with a progress line) until the services' own queues hold nothing: the work of
+    earlier runs is in the read models. Bound it with ``asyncio.timeout``."""
+    async with ManagementApi(settings) as api:
+        waiting = await _pipeline_depth(api)
+        if not waiting:
+            return
+        with Progress(
+            TextColumn("[bold]waiting for earlier work in the service queues"),
+            TextColumn("{task.fields[left]:,} messages"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("quiet", left=waiting)
+            while waiting:
+                await asyncio.sleep(2.0)
+                waiting = await _pipeline_depth(api)
+                progress.update(task, left=waiting)
+
+
+async def _pipeline_depth(api: ManagementApi) -> int:
+    services, _, _ = split_queues(await api.queues())
+    return sum(q.ready + q.unacked for q in services)
 
 
 def _since(baseline: dict[str, float], observed: dict[str, float]) -> dict[str, float]:

@@ -22,10 +22,10 @@ class StatsSettings(GwSettings):
         5.0, gt=0, le=300, description="How often the read-model and queue-depth metric snapshots refresh"
     )
     stats_concurrency: int = Field(
-        4,
+        16,
         ge=1,
         le=256,
-        description="Events applied at once per process (FerretDB serialises writes: more only adds contention)",
+        description="Events applied at once per process (writes to one document still go one at a time)",
     )
     stats_management_timeout: float = Field(
         2.0, gt=0, le=30, description="Timeout of one RabbitMQ management API read (queue depths)"
