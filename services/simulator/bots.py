@@ -104,6 +104,11 @@ class BotCrew:
         while self.tasks:
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
 
+    def cancel(self) -> None:
+        """Drop the answers still waiting for their handling time (on interrupt)."""
+        for task in list(self.tasks):
+            task.cancel()
+
     # ----------------------------------------------------------------- the script
     def take(self, item: MatterDispatched, owner: str) -> bool:
         """Start working ``item`` as its plan says; False when the plan does not know it."""

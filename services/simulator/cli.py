@@ -8,11 +8,11 @@ import math
 import secrets
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -24,6 +24,7 @@ from shared.logging import configure_logging
 from shared.settings import GwSettings
 
 console = Console()
+T = TypeVar("T")
 
 SPEEDS = {"real": 1.0, "fast": 10_000.0, "max": math.inf}
 
@@ -56,8 +57,18 @@ def write_summary(path: Path, result: ReplayResult, rows: Sequence[FigureRow], *
     partial.replace(path)
 
 
-def _interrupt(*_: object) -> None:
-    raise KeyboardInterrupt
+async def _until_signalled(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work``; SIGINT or SIGTERM (how `gridwhistle run` stops us) cancels it, so its
+    clean-up (closing the broker connection, unacked work back to the queues) still runs."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, task.cancel)
+    try:
+        return await task
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
 
 
 def fresh_run_id() -> str:
@@ -111,10 +122,9 @@ def simulate_command(
         intake_url=intake_url,
         stats_url=stats_url,
     )
-    signal.signal(signal.SIGTERM, _interrupt)  # `gridwhistle run` stops us with SIGTERM
     try:
-        result = asyncio.run(replay(chosen, settings, options))
-    except KeyboardInterrupt:
+        result = asyncio.run(_until_signalled(replay(chosen, settings, options)))
+    except (KeyboardInterrupt, asyncio.CancelledError):
         console.print(f"[yellow]interrupted[/]: what intake accepted stays in the system (run id {run_id})")
         raise typer.Exit(130) from None
     console.print(

@@ -73,12 +73,12 @@ async def replay(scenario: Scenario, settings: GwSettings, options: ReplayOption
         crew.subscribe(settings.prefetch, towns)
     await broker.start()
     submitter = Submitter(settings, options.intake_url, broker)
-    # Figures are judged as "after minus before": the before must not move any more, so let
-    # what earlier runs left in the services' queues be worked off first.
-    async with asyncio.timeout(options.quiet_timeout):
-        await wait_until_pipeline_quiet(settings)
-    baseline = await read_figures(options.stats_url, towns, registry)
     try:
+        # Figures are judged as "after minus before": the before must not move any more, so let
+        # what earlier runs left in the services' queues be worked off first.
+        async with asyncio.timeout(options.quiet_timeout):
+            await wait_until_pipeline_quiet(settings)
+        baseline = await read_figures(options.stats_url, towns, registry)
         started = time.monotonic()
         await _submit_all(submitter, plan, options)
         submitted = time.monotonic() - started
@@ -87,6 +87,9 @@ async def replay(scenario: Scenario, settings: GwSettings, options: ReplayOption
         if options.until_drained:
             observed = await _wait_drained(options, towns, registry, baseline, len(plan))
         drained = time.monotonic() - drain_started
+    except asyncio.CancelledError:
+        crew.cancel()  # interrupted: planned answers not sent yet are dropped (their matters stay open)
+        raise
     finally:
         await submitter.close()
         await crew.drain()

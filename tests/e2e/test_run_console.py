@@ -6,9 +6,11 @@ The run gets its own vhost, database, ports and state directory; the stack is th
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import pty
+import re
 import signal
 import socket
 import struct
@@ -21,12 +23,18 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pymongo import MongoClient
 
+from services.simulator.console import accepted_reports
+from services.simulator.processes import ManagedProcess, python_module
+from services.simulator.replay import wait_until_pipeline_quiet
 from shared.management import management_client
+from shared.read_models import CASES, REPORTS
 from shared.settings import PROJECT_ROOT, GwSettings
 
 pytestmark = pytest.mark.e2e
 
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 SHORT_RUN = 40  # matters: a quick replay, drained well within the wait below
 
 
@@ -78,7 +86,8 @@ class Terminal:
 
     @property
     def text(self) -> str:
-        return b"".join(self.chunks).decode(errors="replace")
+        """What was written, without colours and cursor moves."""
+        return ANSI.sub("", b"".join(self.chunks).decode(errors="replace"))
 
     def wait_for(self, needle: str, timeout: float, proc: subprocess.Popen[bytes]) -> float:
         started = time.monotonic()
@@ -89,9 +98,7 @@ class Terminal:
         return time.monotonic() - started
 
 
-def test_run_shows_the_live_console_and_ctrl_c_leaves_no_process_behind(
-    base_settings: GwSettings, vhost_url: str, mongo_db_name: str, tmp_path: Path
-) -> None:
+def run_env(vhost_url: str, mongo_db_name: str, tmp_path: Path) -> tuple[dict[str, str], dict[str, int]]:
     ports = {name: free_port() for name in ("INTAKE", "DISPATCH", "STATS")}
     env = {
         **os.environ,
@@ -102,14 +109,25 @@ def test_run_shows_the_live_console_and_ctrl_c_leaves_no_process_behind(
         "TERM": "xterm-256color",
         **{f"GW_{name}_PORT": str(port) for name, port in ports.items()},
     }
-    argv = [sys.executable, "-m", "services.cli", "run", "--scenario", "changjia"]
-    argv += ["--limit", str(SHORT_RUN), "--speed", "max", "--rate", "0"]
-    term = Terminal()
+    return env, ports
+
+
+def start_run(term: Terminal, env: dict[str, str], *options: str) -> subprocess.Popen[bytes]:
+    argv = [sys.executable, "-m", "services.cli", "run", "--scenario", "changjia", *options]
     proc = subprocess.Popen(
         argv, stdin=term.slave, stdout=term.slave, stderr=term.slave, env=env, cwd=PROJECT_ROOT, start_new_session=True
     )
     os.close(term.slave)
     term.reader.start()
+    return proc
+
+
+def test_run_shows_the_live_console_and_ctrl_c_leaves_no_process_behind(
+    base_settings: GwSettings, vhost_url: str, mongo_db_name: str, tmp_path: Path
+) -> None:
+    env, ports = run_env(vhost_url, mongo_db_name, tmp_path)
+    term = Terminal()
+    proc = start_run(term, env, "--limit", str(SHORT_RUN), "--speed", "max", "--rate", "0")
     children: set[int] = set()
     try:
         shown_after = term.wait_for("service queues (the pipeline)", 90, proc)
@@ -137,3 +155,69 @@ def test_run_shows_the_live_console_and_ctrl_c_leaves_no_process_behind(
     for port in ports.values():
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+
+
+def accepted_by_intake(port: int) -> float:
+    try:
+        return accepted_reports(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text)
+    except httpx.HTTPError:
+        return 0.0
+
+
+def test_ctrl_c_in_the_middle_of_a_replay_loses_no_accepted_report(
+    base_settings: GwSettings, vhost_url: str, mongo_db_name: str, tmp_path: Path
+) -> None:
+    """Interrupt while reports are still coming in; start the services again: every report intake
+    accepted is a dispatch case and counted once by stats — none lost, none twice."""
+    env, ports = run_env(vhost_url, mongo_db_name, tmp_path)
+    term = Terminal()
+    proc = start_run(term, env, "--limit", "400", "--speed", "max", "--rate", "15")
+    children: set[int] = set()
+    try:
+        term.wait_for("service queues (the pipeline)", 90, proc)
+        deadline = time.monotonic() + 120
+        while accepted_by_intake(ports["INTAKE"]) < 60:
+            assert time.monotonic() < deadline, "intake did not accept 60 reports in 120 s"
+            time.sleep(0.5)
+        children = children_of(proc.pid)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) == 0, term.text[-4000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    term.reader.join(timeout=5)
+    assert not {pid for pid in children if running(pid)}
+    assert "simulator stopped (exit 130)" in term.text, "the simulator was interrupted, not done"
+
+    # the services again, on the same vhost and database: they work off what was in flight
+    settings = base_settings.model_copy(update={"amqp_url": vhost_url, "mongo_db": mongo_db_name})
+    services = [
+        ManagedProcess(
+            name.lower(),
+            python_module(f"services.{name.lower()}.app"),
+            tmp_path / f"{name.lower()}-again.log",
+            env={k: v for k, v in env.items() if k.startswith("GW_")},
+            health_url=f"http://127.0.0.1:{port}/healthz",
+        )
+        for name, port in ports.items()
+    ]
+    try:
+        for service in services:
+            service.start()
+            service.wait_healthy()
+        asyncio.run(asyncio.wait_for(wait_until_pipeline_quiet(settings), 300))
+        client: MongoClient[dict[str, object]]
+        with MongoClient(settings.mongo_url) as client:
+            reports, case_docs = client[mongo_db_name][REPORTS], client[mongo_db_name][CASES]
+            records = reports.count_documents({})
+            published = reports.count_documents({"status": "published"})
+            cases = case_docs.count_documents({})
+        stats = httpx.get(f"http://127.0.0.1:{ports['STATS']}/v1/stats/towns/changjia", timeout=10).json()
+    finally:
+        for service in reversed(services):
+            service.stop(grace=30)
+    assert 60 <= published < 400, "interrupted in the middle"
+    assert records == published, "intake finished every request it had begun before it stopped"
+    assert cases == published, "every accepted report became a dispatch case"
+    assert stats["counts"]["reported"] == published, "and was counted once by stats"
