@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -44,6 +45,7 @@ def mongo_db_name(base_settings: GwSettings) -> Iterator[str]:
     """A fresh database name for one test, dropped afterwards."""
     name = f"gwtest_{uuid.uuid4().hex[:12]}"
     yield name
+    client: MongoClient[dict[str, Any]]
     with MongoClient(base_settings.mongo_url, serverSelectionTimeoutMS=5000) as client:
         client.drop_database(name)
 

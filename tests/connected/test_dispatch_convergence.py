@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import operator
 import random
 import uuid
+from functools import partial
 from typing import Any
 
 import pytest
 
+from services.dispatch.case import Case
 from services.dispatch.handlers import DispatchDeps
 from shared.broker import publish_command, publish_event
 from shared.contracts import MatterReported
@@ -36,6 +39,10 @@ async def projection(deps: DispatchDeps, matter_id: uuid.UUID) -> dict[str, Any]
     }
 
 
+def has_applied(message_id: str, case: Case | None) -> bool:
+    return case is not None and message_id in case.applied
+
+
 async def send(broker: Any, message: Any) -> None:
     if isinstance(message, MatterReported):
         await publish_event(broker, message)
@@ -55,12 +62,13 @@ async def test_duplicated_and_shuffled_commands_leave_the_clean_final_states(
             for cmd in commands:  # one at a time: each is handled before the next is sent
                 await send(broker, cmd)
                 await eventually(
-                    lambda m=event.matter_id: deps.store.snapshot(str(m)),
-                    lambda c, mid=str(cmd.message_id): c is not None and mid in c.applied,
+                    partial(deps.store.snapshot, str(event.matter_id)),
+                    partial(has_applied, str(cmd.message_id)),
                     what=f"{name}: {cmd.command_type}",
                 )
-            clean[name] = await projection(deps, event.matter_id)
-            assert clean[name] is not None and clean[name]["state"] == "closed"
+            final = await projection(deps, event.matter_id)
+            assert final is not None and final["state"] == "closed"
+            clean[name] = final
 
         shuffled: dict[str, uuid.UUID] = {}
         messages: list[Any] = []
@@ -76,7 +84,7 @@ async def test_duplicated_and_shuffled_commands_leave_the_clean_final_states(
         for key, matter_id in shuffled.items():
             name = key.split("#")[0]
             await eventually(
-                lambda m=matter_id: projection(deps, m),
-                lambda p, n=name: p == clean[n],
+                partial(projection, deps, matter_id),
+                partial(operator.eq, clean[name]),
                 what=f"{key} to converge on {clean[name]}",
             )

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 
+from services.dispatch.case import Case
 from services.dispatch.handlers import DispatchDeps, sweep_once
 from shared.broker import publish_command, publish_event
-from shared.department_client import DepartmentClient
+from shared.department_client import DepartmentClient, WorkItem
 from shared.settings import GwSettings
 from tests.connected.test_dispatch_harness import (
     TOWN,
@@ -39,6 +41,14 @@ WHISTLED = {
     "public_opinion": ("changjia.petitions", []),
     "other": (CG, []),
 }
+
+
+async def item_in(client: DepartmentClient, matter_id: uuid.UUID) -> WorkItem | None:
+    return client.items.get(matter_id)
+
+
+def led_by(lead: str, case: Case | None) -> bool:
+    return case is not None and case.lead == lead
 
 
 async def case_state(deps: DispatchDeps, matter_id: uuid.UUID) -> str | None:
@@ -75,7 +85,7 @@ async def test_every_seed_category_reaches_the_departments_its_rule_names(
             for dept, role in [(lead, "lead")] + [(s, "supporting") for s in supporting]:
                 client = clients[dept]
                 item = await eventually(
-                    lambda c=client, m=event.matter_id: asyncio.sleep(0, c.items.get(m)),
+                    partial(item_in, client, event.matter_id),
                     lambda i: i is not None,
                     what=f"{category} in dept.{dept}",
                 )
@@ -83,14 +93,14 @@ async def test_every_seed_category_reaches_the_departments_its_rule_names(
                 assert item.accept_by > datetime.now(UTC) and item.resolve_by > item.accept_by
             # events are confirmed before the case document is written: poll the case
             case = await eventually(
-                lambda m=event.matter_id: deps.store.snapshot(str(m)),
-                lambda c, want=lead: c is not None and c.lead == want,
+                partial(deps.store.snapshot, str(event.matter_id)),
+                partial(led_by, lead),
                 what=f"case of {category} led by {lead}",
             )
             assert case is not None and case.accept_by is not None and case.round == 2
         for dept in ("changjia.emergency_safety", "county.emergency"):
             item = await eventually(
-                lambda d=dept: asyncio.sleep(0, clients[d].items.get(urgent.matter_id)),
+                partial(item_in, clients[dept], urgent.matter_id),
                 lambda i: i is not None,
                 what=f"urgent in dept.{dept}",
             )
@@ -171,7 +181,7 @@ async def test_return_is_rerouted_or_sent_to_supervision_and_needs_a_reason(
         rerouted, supervised = reported("safety_hazard", "urgent"), reported("other", "urgent")
         for event in (rerouted, supervised):
             await publish_event(broker, event)
-            await eventually(lambda e=event: case_state(deps, e.matter_id), lambda s: s == "dispatched/1")
+            await eventually(partial(case_state, deps, event.matter_id), lambda s: s == "dispatched/1")
         no_reason = command("return_matter", rerouted.matter_id, "changjia.emergency_safety", 1, reason="")
         await publish_command(broker, no_reason)
         [rejected] = await eventually(

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aio_pika
 from faststream.rabbit import RabbitBroker
@@ -19,10 +19,14 @@ from services.dispatch.config import DispatchSettings
 from services.dispatch.handlers import DispatchDeps
 from shared import topology
 from shared.broker import make_broker
-from shared.contracts import COMMAND_ADAPTER, MatterReported
 from shared.settings import GwSettings
+from tests import factories
+from tests.factories import GRID, TOWN
 
-TOWN, GRID = "changjia", "changjia-g017"
+if TYPE_CHECKING:
+    from shared.contracts import MatterReported
+
+__all__ = ["GRID", "TOWN"]
 T = TypeVar("T")
 
 
@@ -121,28 +125,9 @@ def reported(
     matter_id: uuid.UUID | None = None,
     reported_at: datetime | None = None,
 ) -> MatterReported:
-    return MatterReported(
-        matter_id=matter_id or uuid.uuid4(),
-        town_id=TOWN,
-        grid_id=grid_id,
-        category=category,  # type: ignore[arg-type]
-        severity=severity,
-        report_id=f"r-{uuid.uuid4().hex[:10]}",
-        channel="app",  # type: ignore[arg-type]
-        summary="connected test matter",
-        reported_at=reported_at or datetime.now(UTC) - timedelta(minutes=1),
-    )
+    """Reported a minute ago unless told otherwise (the connected tests run on the real clock)."""
+    at = reported_at or datetime.now(UTC) - timedelta(minutes=1)
+    return factories.reported(category, severity, reported_at=at, grid_id=grid_id, matter_id=matter_id)
 
 
-def command(kind: str, matter_id: uuid.UUID, actor: str, round_: int, *, grid_id: str = GRID, **fields: Any) -> Any:
-    return COMMAND_ADAPTER.validate_python(
-        {
-            "command_type": kind,
-            "matter_id": str(matter_id),
-            "town_id": TOWN,
-            "grid_id": grid_id,
-            "actor_id": actor,
-            "round": round_,
-            **fields,
-        }
-    )
+command = factories.command

@@ -209,10 +209,9 @@ def test_ctrl_c_in_the_middle_of_a_replay_loses_no_accepted_report(
         asyncio.run(asyncio.wait_for(wait_until_pipeline_quiet(settings), 300))
         client: MongoClient[dict[str, object]]
         with MongoClient(settings.mongo_url) as client:
-            reports, case_docs = client[mongo_db_name][REPORTS], client[mongo_db_name][CASES]
-            records = reports.count_documents({})
-            published = reports.count_documents({"status": "published"})
-            cases = case_docs.count_documents({})
+            records = client[mongo_db_name][REPORTS].count_documents({})
+            published = client[mongo_db_name][REPORTS].count_documents({"status": "published"})
+            cases = client[mongo_db_name][CASES].count_documents({})
         stats = httpx.get(f"http://127.0.0.1:{ports['STATS']}/v1/stats/towns/changjia", timeout=10).json()
     finally:
         for service in reversed(services):

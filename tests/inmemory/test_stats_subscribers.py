@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from faststream.rabbit import RabbitBroker, TestRabbitBroker
+from faststream.rabbit.subscriber import RabbitSubscriber
 
 from services.stats.subscribers import build_router
 from shared.contracts import AnyEvent, MatterClosed
@@ -55,6 +56,7 @@ async def test_stats_consumes_the_topology_queue_bound_to_every_event() -> None:
 
     router = build_router(handle, prefetch=8)
     (subscriber,) = router.subscribers
+    assert isinstance(subscriber, RabbitSubscriber)
     assert subscriber.queue.name == STATS_EVENTS.name
     assert STATS_EVENTS.bindings[0].routing_key == "#"
 

@@ -25,10 +25,11 @@ from services.dispatch.store import CaseStore, Entry
 from shared.contracts import MatterReported
 from shared.registry import Registry, load_registry
 from shared.settings import GwSettings
+from tests import factories
+from tests.factories import GRID, TOWN
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
-TOWN = "changjia"
-GRID = "changjia-g017"
+__all__ = ["GRID", "TOWN"]
 INSTRUCTOR = "changjia-instructor-04"  # supervises g016..g020
 
 
@@ -75,27 +76,30 @@ class FakeCollection:
 
 class FakeCaseStore(CaseStore):
     def __init__(self) -> None:
-        self.cases = FakeCollection()  # type: ignore[assignment]
-        self.journal = FakeCollection()  # type: ignore[assignment]
+        self.case_docs, self.journal_docs = FakeCollection(), FakeCollection()
+        self.cases = self.case_docs  # type: ignore[assignment]
+        self.journal = self.journal_docs  # type: ignore[assignment]
 
     async def ensure_indexes(self) -> None:
         return None
 
     async def due(self, now: datetime, limit: int = 500) -> list[str]:
-        docs = self.cases.docs.items()  # type: ignore[attr-defined]
+        docs = self.case_docs.docs.items()
         return [m for m, d in docs if d.get("next_deadline") is not None and d["next_deadline"] <= now][:limit]
 
     async def versions(self, matter_ids: set[str]) -> dict[str, int]:
-        docs = self.cases.docs  # type: ignore[attr-defined]
+        docs = self.case_docs.docs
         return {m: docs[m]["version"] for m in matter_ids if m in docs}
 
     async def open_entries(self, limit: int = 2000) -> list[Entry]:
-        docs = self.journal.docs.values()  # type: ignore[attr-defined]
+        docs = self.journal_docs.docs.values()
         return [Entry.from_document(d) for d in docs if not d["done"]][:limit]
 
     async def tombstone(self, entry_ids: list[str]) -> None:
         for key in entry_ids:
-            await self.journal.update_one({"_id": key}, {"$set": {"done": True}, "$unset": {"case": "", "outbox": ""}})  # type: ignore[attr-defined]
+            await self.journal_docs.update_one(
+                {"_id": key}, {"$set": {"done": True}, "$unset": {"case": "", "outbox": ""}}
+            )
 
 
 @dataclass
@@ -153,15 +157,7 @@ def reported(
     matter_id: uuid.UUID | None = None,
     micro_grid_id: str | None = None,
 ) -> MatterReported:
-    return MatterReported(
-        matter_id=matter_id or uuid.uuid4(),
-        town_id=TOWN,
-        grid_id=grid_id,
-        category=category,  # type: ignore[arg-type]
-        severity=severity,
-        report_id=f"r-{uuid.uuid4().hex[:8]}",
-        channel="app",
-        summary="test matter",  # type: ignore[arg-type]
-        micro_grid_id=micro_grid_id,
-        reported_at=T0,
+    """Reported at ``T0`` (the fake clock's start)."""
+    return factories.reported(
+        category, severity, reported_at=T0, grid_id=grid_id, matter_id=matter_id, micro_grid_id=micro_grid_id
     )

@@ -336,5 +336,5 @@ async def test_two_writers_of_one_version_never_both_win() -> None:
     )
     case = await case_of(deps_a, m)
     assert case.version == 3 and {o.state for o in case.owners} == {"accepted"}
-    assert entry_id(str(m), 3) in store.journal.docs  # type: ignore[attr-defined]
-    assert entry_id(str(m), 4) not in store.journal.docs  # type: ignore[attr-defined]
+    assert entry_id(str(m), 3) in store.journal_docs.docs
+    assert entry_id(str(m), 4) not in store.journal_docs.docs

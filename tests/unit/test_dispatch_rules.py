@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -118,7 +118,13 @@ def test_first_matching_rule_wins_and_explain_says_why_the_others_did_not() -> N
 
 def test_reroute_skips_every_department_that_returned_the_matter() -> None:
     _, book = registry_and_rules()
-    args = ("dispute", "hard", "changjia", "changjia-g001", "whistled")
+    args: tuple[str, str, str, str, Literal["reported", "whistled"]] = (
+        "dispute",
+        "hard",
+        "changjia",
+        "changjia-g001",
+        "whistled",
+    )
     first = book.reroute(*args, {"changjia.judicial_mediation"})
     assert first is not None and first.lead == "changjia.petitions"
     second = book.reroute(*args, {"changjia.judicial_mediation", "changjia.petitions"})

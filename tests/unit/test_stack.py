@@ -289,7 +289,10 @@ def test_selection_adds_postgres_only_for_a_local_ferretdb_on_postgresql(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _no_running_postgres(monkeypatch)
-    names = lambda comps: [c.name for c in core._selected(["mongo"], comps)]  # noqa: E731
+
+    def names(comps: dict[str, Component]) -> list[str]:
+        return [c.name for c in core._selected(["mongo"], comps)]
+
     assert names(_comps(tmp_path)) == ["postgres", "mongo"]
     assert names(_comps(tmp_path, ferretdb_backend="sqlite")) == ["mongo"]
     # An external store: neither FerretDB nor PostgreSQL is ours to start.
@@ -319,7 +322,12 @@ def test_remote_mongo_is_only_checked_and_starts_no_postgres(
     touched: list[str] = []
     monkeypatch.setattr(Mongo, "health", lambda self, timeout=2.0: Health(True, "MongoDB 7.0"))
     monkeypatch.setattr(Postgres, "install", lambda self: touched.append("install"))
-    monkeypatch.setattr(Postgres, "probe", lambda self, timeout=2.0: touched.append("probe") or Health(False, "x"))
+
+    def probe(self: Postgres, timeout: float = 2.0) -> Health:
+        touched.append("probe")
+        return Health(False, "x")
+
+    monkeypatch.setattr(Postgres, "probe", probe)
     assert core.bring_up(comps["mongo"]).action is Action.REMOTE
     assert touched == []
 

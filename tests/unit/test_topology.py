@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -16,7 +17,7 @@ from shared.settings import GwSettings
 pytestmark = pytest.mark.unit
 
 
-def _shown() -> dict[str, object]:
+def _shown() -> dict[str, Any]:
     result = CliRunner().invoke(topology_app, ["show", "--json"])
     assert result.exit_code == 0, result.output
     return json.loads(result.output)  # type: ignore[no-any-return]
@@ -24,7 +25,7 @@ def _shown() -> dict[str, object]:
 
 def test_topology_show_lists_every_exchange_of_the_design() -> None:
     shown = _shown()
-    exchanges = {e["name"]: e["type"] for e in shown["exchanges"]}  # type: ignore[index, union-attr]
+    exchanges = {e["name"]: e["type"] for e in shown["exchanges"]}
     assert exchanges == {
         "gw.events": "topic",
         "gw.dispatch": "topic",
@@ -36,7 +37,7 @@ def test_topology_show_lists_every_exchange_of_the_design() -> None:
 
 def test_topology_show_lists_department_grid_and_supervision_queues_with_bindings() -> None:
     registry = load_registry(GwSettings().registry_path)
-    queues = {q["queue"]: q for q in _shown()["queues"]}  # type: ignore[union-attr]
+    queues = {q["queue"]: q for q in _shown()["queues"]}
     for department in registry.all_departments():
         name = f"dept.{department.department_id}"
         assert queues[name]["bindings"] == [f"gw.dispatch <- *.department.{department.department_id}.*"]
@@ -54,7 +55,7 @@ def test_topology_show_lists_department_grid_and_supervision_queues_with_binding
 
 
 def test_every_work_queue_is_quorum_with_delivery_limit_and_dead_lettering() -> None:
-    for row in _shown()["queues"]:  # type: ignore[union-attr]
+    for row in _shown()["queues"]:
         assert row["type"] == "quorum"
         if row["queue"].endswith(".dead"):
             assert row["bindings"] == [f"gw.dead <- {row['queue'][: -len('.dead')]}"]

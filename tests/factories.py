@@ -1,0 +1,50 @@
+"""Test data shared by the unit, in-memory and connected tiers: one way to build a report or a command."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from shared.contracts import COMMAND_ADAPTER, MatterReported
+
+TOWN, GRID = "changjia", "changjia-g017"
+
+
+def reported(
+    category: str,
+    severity: str,
+    *,
+    reported_at: datetime,
+    grid_id: str = GRID,
+    matter_id: uuid.UUID | None = None,
+    micro_grid_id: str | None = None,
+) -> MatterReported:
+    """A MatterReported of the Changjia registry with a fresh matter and report id."""
+    return MatterReported(
+        matter_id=matter_id or uuid.uuid4(),
+        town_id=TOWN,
+        grid_id=grid_id,
+        category=category,
+        severity=severity,
+        report_id=f"r-{uuid.uuid4().hex[:10]}",
+        channel="app",
+        summary="test matter",
+        micro_grid_id=micro_grid_id,
+        reported_at=reported_at,
+    )
+
+
+def command(kind: str, matter_id: uuid.UUID, actor: str, round_: int, *, grid_id: str = GRID, **fields: Any) -> Any:
+    """Any command by its ``command_type``, validated by the contract's adapter."""
+    return COMMAND_ADAPTER.validate_python(
+        {
+            "command_type": kind,
+            "matter_id": str(matter_id),
+            "town_id": TOWN,
+            "grid_id": grid_id,
+            "actor_id": actor,
+            "round": round_,
+            **fields,
+        }
+    )
