@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from shared.domain import Category, Severity
 
@@ -97,44 +96,51 @@ def serve_command(
 
 
 # ---------------------------------------------------------------- dept
-def _inbox_table(client: DepartmentClient) -> Table:
-    table = Table(title=f"{client.queue.name}: open matters", expand=True)
-    for col in ("matter", "grid", "category", "round", "role", "state", "accept by", "resolve by", "late"):
-        table.add_column(col)
-    for item in client.open_items():
-        table.add_row(
-            str(item.matter_id)[:8],
-            item.grid_id,
-            item.category,
-            str(item.round),
-            item.role,
-            item.state,
-            item.accept_by.strftime("%m-%d %H:%M"),
-            item.resolve_by.strftime("%m-%d %H:%M"),
-            str(item.escalation_level or ""),
-        )
-    table.caption = "actions: gridwhistle dept work ... (bot), or DepartmentClient.accept/return_/resolve"
-    return table
-
-
-async def _run_client(client: DepartmentClient, seconds: float | None, *, live: bool) -> None:
+async def _run_client(client: DepartmentClient, seconds: float | None, *, live: bool, actions: bool = False) -> None:
     from rich.live import Live
+
+    from services.dispatch.inbox import inbox_table
 
     await client.broker.connect()
     await client.declare()
     await client.broker.start()
     try:
-        if not live:
+        if actions:
+            await _inbox_session(client)
+        elif not live:
             await (asyncio.sleep(seconds) if seconds else asyncio.Event().wait())
-            return
-        with Live(_inbox_table(client), refresh_per_second=2) as view:
-            loop = asyncio.get_running_loop()
-            end = loop.time() + seconds if seconds else None
-            while end is None or loop.time() < end:
-                view.update(_inbox_table(client))
-                await asyncio.sleep(0.5)
+        else:
+            with Live(inbox_table(client, numbered=False), refresh_per_second=2) as view:
+                loop = asyncio.get_running_loop()
+                end = loop.time() + seconds if seconds else None
+                while end is None or loop.time() < end:
+                    view.update(inbox_table(client, numbered=False))
+                    await asyncio.sleep(0.5)
     finally:
         await client.broker.stop()
+
+
+async def _inbox_session(client: DepartmentClient) -> None:
+    """Table, prompt, action, table again — until ``q`` or end of input. Work items keep arriving
+    in the background; Enter shows them."""
+    from services.dispatch.inbox import ActionError, carry_out, inbox_table, parse_action
+
+    out = Console()
+    while True:
+        out.print(inbox_table(client, numbered=True))
+        try:
+            line = await asyncio.to_thread(input, "action> ")
+        except EOFError:
+            return
+        if line.strip().lower() in ("q", "quit", "exit"):
+            return
+        try:
+            action = parse_action(line)
+            if action is not None:
+                item, command = await carry_out(action, client)
+                out.print(f"[green]{command.command_type}[/] sent for {str(item.matter_id)[:8]} (round {item.round})")
+        except ActionError as error:
+            out.print(f"[red]{error}[/]")
 
 
 def _client(department_id: str, *, on_item: object = None) -> DepartmentClient:
@@ -151,10 +157,19 @@ def _client(department_id: str, *, on_item: object = None) -> DepartmentClient:
 @dept_app.command("inbox")
 def inbox(
     department_id: Annotated[str, typer.Argument(help="e.g. changjia.civil_affairs")],
-    seconds: Annotated[float | None, typer.Option("--seconds", help="Stop after this long")] = None,
+    seconds: Annotated[float | None, typer.Option("--seconds", help="Watch only: stop after this long")] = None,
+    watch: Annotated[bool, typer.Option("--watch", help="A live table without actions")] = False,
 ) -> None:
-    """A live table of the department's matters and their deadlines (consumes dept.<id>)."""
-    asyncio.run(_run_client(_client(department_id), seconds, live=True))
+    """The department's open matters with their deadlines (consumes dept.<id>), and actions on them.
+
+    In a terminal: a numbered table and a prompt — `a 2` accept, `r 2 <reason>` return,
+    `d 2 [note]` resolve, `w 2 <reason>` whistle up, Enter refresh, `q` quit. With --watch,
+    --seconds or when input is not a terminal: a live table only.
+    """
+    import sys
+
+    actions = not watch and seconds is None and sys.stdin.isatty()
+    asyncio.run(_run_client(_client(department_id), seconds, live=True, actions=actions))
 
 
 @dept_app.command("work")
