@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from rich.markup import escape
 from rich.table import Table
 
 from shared.domain import Tier
@@ -98,5 +99,5 @@ def inbox_table(client: DepartmentClient, *, numbered: bool) -> Table:
             str(item.escalation_level or ""),
         ]
         table.add_row(*([str(row), *cells] if numbered else cells))
-    table.caption = HELP if numbered else "watching (no actions: not a terminal, or --watch)"
+    table.caption = escape(HELP) if numbered else "watching (no actions: not a terminal, or --watch)"
     return table

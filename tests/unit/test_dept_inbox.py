@@ -129,3 +129,17 @@ async def test_grid_staff_whistle_a_grid_tier_matter_up() -> None:
     client = RecordingClient([row])
     await carry_out(Action("whistle", 1, "needs departments"), cast("DepartmentClient", client))
     assert client.sent == [("whistle", row.matter_id, "needs departments")]
+
+
+def test_the_table_numbers_the_rows_and_shows_the_actions_verbatim() -> None:
+    from rich.console import Console
+
+    from services.dispatch.inbox import HELP, inbox_table
+
+    client = RecordingClient([item(), item(state="accepted")])
+    client.queue = type("Queue", (), {"name": "dept.changjia.judicial_mediation"})()  # type: ignore[attr-defined]
+    out = Console(width=250, record=True)
+    out.print(inbox_table(cast("DepartmentClient", client), numbered=True))
+    text = out.export_text()
+    assert HELP in text  # "[note]" survives rich's markup
+    assert "│ 1 " in text and "│ 2 " in text
