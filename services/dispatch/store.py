@@ -107,6 +107,12 @@ class Entry:
         )
 
 
+# The sweeper's reads ask for their whole result in one batch (``batch_size`` = limit): FerretDB
+# v1.24 keeps a cursor's PostgreSQL query open between getMores and does not end it when the
+# client goes away, so a sweep interrupted by shutdown left a SELECT holding its table's lock for
+# good (a later DROP of the database then waited forever). A single-batch reply leaves no cursor.
+
+
 class CaseStore:
     def __init__(self, db: AsyncDatabase[MongoDoc]) -> None:
         self.cases = db[CASES]
@@ -159,17 +165,17 @@ class CaseStore:
 
     async def due(self, now: datetime, limit: int = 500) -> list[str]:
         """Cases with an escalation level or a parked command's timeout due."""
-        cursor = self.cases.find({"next_deadline": {"$lte": now}}, {"_id": 1}).limit(limit)
+        cursor = self.cases.find({"next_deadline": {"$lte": now}}, {"_id": 1}).limit(limit).batch_size(limit)
         return [str(doc["_id"]) async for doc in cursor]
 
     async def versions(self, matter_ids: set[str]) -> dict[str, int]:
         """Current version of each case (one pass over ``cases``, not one lookup per case)."""
-        cursor = self.cases.find({"_id": {"$in": sorted(matter_ids)}}, {"version": 1})
+        cursor = self.cases.find({"_id": {"$in": sorted(matter_ids)}}, {"version": 1}).batch_size(len(matter_ids) + 1)
         return {str(doc["_id"]): int(doc.get("version", 0)) async for doc in cursor}
 
     async def open_entries(self, limit: int = 2000) -> list[Entry]:
         """Entries not yet tombstoned: in flight, or applied since the last sweep."""
-        cursor = self.journal.find({"done": False}).limit(limit)
+        cursor = self.journal.find({"done": False}).limit(limit).batch_size(limit)
         return [Entry.from_document(doc) async for doc in cursor]
 
     async def snapshot(self, matter_id: str) -> Case | None:
