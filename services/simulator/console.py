@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from services.simulator.figures import FigureRow, figures_table
+from shared import topology
 from shared.management import ManagementApi, QueueDepth
 
 if TYPE_CHECKING:
@@ -27,8 +28,9 @@ if TYPE_CHECKING:
 
     from shared.settings import GwSettings
 
-WORK_QUEUES = ("dept.", "grid.", "supervision.")
-"""Queues people (here: the bots) work from; every other queue is a service's own."""
+SERVICE_QUEUE_NAMES = frozenset(spec.name for spec in topology.SERVICE_QUEUES)
+"""The services' own queues (``shared.topology``); every other queue is a work queue people take
+matters from (department, grid staff, supervisors)."""
 SHOWN_ROWS = 12
 STATS_EVERY = 5.0
 """Seconds between reads of the stats API (the service refreshes its own snapshots as often)."""
@@ -143,8 +145,8 @@ def split_queues(queues: list[QueueDepth]) -> tuple[list[QueueDepth], list[Queue
     """(service queues, work queues, dead letters per queue) — ``<queue>.dead`` folds into its queue."""
     dead = {q.name.removesuffix(".dead"): q.ready + q.unacked for q in queues if q.name.endswith(".dead")}
     live = [q for q in queues if not q.name.endswith(".dead")]
-    work = [q for q in live if q.name.startswith(WORK_QUEUES)]
-    services = [q for q in live if not q.name.startswith(WORK_QUEUES)]
+    services = [q for q in live if q.name in SERVICE_QUEUE_NAMES]
+    work = [q for q in live if q.name not in SERVICE_QUEUE_NAMES]
     return services, work, dead
 
 

@@ -98,6 +98,20 @@ class Terminal:
         return time.monotonic() - started
 
 
+def ctrl_c(proc: subprocess.Popen[bytes]) -> int:
+    """What the terminal's Ctrl-C delivers to the foreground process; its exit code."""
+    proc.send_signal(signal.SIGINT)
+    return proc.wait(timeout=120)
+
+
+def stop_leftover(proc: subprocess.Popen[bytes], term: Terminal) -> None:
+    """Test clean-up only: a run that did not stop on Ctrl-C is killed (the test has failed then)."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    term.reader.join(timeout=5)
+
+
 def run_env(vhost_url: str, mongo_db_name: str, tmp_path: Path) -> tuple[dict[str, str], dict[str, int]]:
     ports = {name: free_port() for name in ("INTAKE", "DISPATCH", "STATS")}
     env = {
@@ -137,13 +151,9 @@ def test_run_shows_the_live_console_and_ctrl_c_leaves_no_process_behind(
         # the console keeps running after the simulator ends, with its figures on screen
         term.wait_for("all figures equal", 240, proc)
         assert proc.poll() is None, "the run keeps going until Ctrl-C"
-        proc.send_signal(signal.SIGINT)  # what the terminal's Ctrl-C delivers
-        assert proc.wait(timeout=120) == 0, term.text[-4000:]
+        assert ctrl_c(proc) == 0, term.text[-4000:]
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    term.reader.join(timeout=5)
+        stop_leftover(proc, term)
     left = {pid for pid in children if running(pid)}
     assert not left, f"processes left behind: {left}"
     for name in ("simulator", "intake", "dispatch", "stats"):
@@ -180,13 +190,9 @@ def test_ctrl_c_in_the_middle_of_a_replay_loses_no_accepted_report(
             assert time.monotonic() < deadline, "intake did not accept 60 reports in 120 s"
             time.sleep(0.5)
         children = children_of(proc.pid)
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=120) == 0, term.text[-4000:]
+        assert ctrl_c(proc) == 0, term.text[-4000:]
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    term.reader.join(timeout=5)
+        stop_leftover(proc, term)
     assert not {pid for pid in children if running(pid)}
     assert "simulator stopped (exit 130)" in term.text, "the simulator was interrupted, not done"
 
