@@ -107,10 +107,10 @@ class Entry:
         )
 
 
-# The sweeper's reads ask for their whole result in one batch (``batch_size`` = limit): FerretDB
-# v1.24 keeps a cursor's PostgreSQL query open between getMores and does not end it when the
-# client goes away, so a sweep interrupted by shutdown left a SELECT holding its table's lock for
-# good (a later DROP of the database then waited forever). A single-batch reply leaves no cursor.
+# The sweeper's scans read to the end and cut in Python, never with ``.limit()``: FerretDB v1.24
+# evaluates these filters in Go over a streaming SELECT and, when a limit is reached first,
+# stops reading without ending the query — it then sits in ``ClientWrite`` holding its table's
+# lock for good (seen: a test's DROP of the database waited forever behind two of them).
 
 
 class CaseStore:
@@ -165,8 +165,8 @@ class CaseStore:
 
     async def due(self, now: datetime, limit: int = 500) -> list[str]:
         """Cases with an escalation level or a parked command's timeout due."""
-        cursor = self.cases.find({"next_deadline": {"$lte": now}}, {"_id": 1}).limit(limit).batch_size(limit)
-        return [str(doc["_id"]) async for doc in cursor]
+        cursor = self.cases.find({"next_deadline": {"$lte": now}}, {"_id": 1})
+        return [str(doc["_id"]) async for doc in cursor][:limit]
 
     async def versions(self, matter_ids: set[str]) -> dict[str, int]:
         """Current version of each case (one pass over ``cases``, not one lookup per case)."""
@@ -175,8 +175,8 @@ class CaseStore:
 
     async def open_entries(self, limit: int = 2000) -> list[Entry]:
         """Entries not yet tombstoned: in flight, or applied since the last sweep."""
-        cursor = self.journal.find({"done": False}).limit(limit).batch_size(limit)
-        return [Entry.from_document(doc) async for doc in cursor]
+        cursor = self.journal.find({"done": False})
+        return [Entry.from_document(doc) async for doc in cursor][:limit]
 
     async def snapshot(self, matter_id: str) -> Case | None:
         return await self.load(matter_id)
