@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("gridwhistle.dispatch.handlers")
 
 
+SWEEP_FINISH_TIMEOUT = 15.0
+"""Seconds a sweep pass in progress gets to finish at shutdown."""
+
+
 def system_clock() -> datetime:
     return datetime.now(UTC)
 
@@ -240,9 +244,13 @@ async def _guarded(matter_id: str, work: Awaitable[object]) -> bool:
 async def run_sweeper(deps: DispatchDeps, interval: float) -> None:
     """Background task: sweep every ``interval`` seconds until cancelled."""
     while True:
+        sweep = asyncio.ensure_future(sweep_once(deps))
         try:
-            await sweep_once(deps)
+            await asyncio.shield(sweep)
         except asyncio.CancelledError:
+            # Shutdown: let the pass finish (bounded) so no store cursor is left half-read —
+            # FerretDB never ends an abandoned cursor's SELECT, which then holds its table.
+            await asyncio.wait([sweep], timeout=SWEEP_FINISH_TIMEOUT)
             raise
         except Exception as error:  # keep sweeping; the next pass retries
             log.warning("sweep failed", extra={"error": describe_error(error)})
