@@ -32,14 +32,6 @@ class GwSettings(BaseSettings):
     )
     mongo_url: str = Field(DEFAULT_MONGO_URL, description="MongoDB (or Mongo-wire) connection URL")
     mongo_db: str = Field("gridwhistle", description="Database holding the read models")
-    ferretdb_backend: Literal["postgresql", "sqlite"] = Field(
-        "postgresql",
-        description=(
-            "Storage of the local FerretDB that `stack up` runs when GW_MONGO_URL is local: postgresql "
-            "(own cluster on 127.0.0.1:5433, filters pushed down to SQL) or sqlite (.state/ferretdb, "
-            "scans a collection for any filter but {_id: <string>})"
-        ),
-    )
     registry_path: Path = Field(
         PROJECT_ROOT / "deploy" / "config" / "registry" / "changjia.yaml",
         description="Registry YAML (towns, grids, staff, departments)",

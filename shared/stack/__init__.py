@@ -1,8 +1,8 @@
 """The local dev stack: ``gridwhistle stack up|down|status`` and its plain function API.
 
-RabbitMQ (Debian package) with epmd, FerretDB (Mongo wire, built from deploy/local/ferretdb) on our
-own PostgreSQL cluster (Debian package; or SQLite, ``GW_FERRETDB_BACKEND``) and Prometheus (Debian
-package), all bound to 127.0.0.1, with state under ``settings.state_dir``.
+RabbitMQ (Debian package) with epmd, the Mongo-wire store (SecantusDB's ``secantusd-rs``, built
+once per machine from crates.io into ~/.cache) and Prometheus (Debian package), all bound to
+127.0.0.1, with state under ``settings.state_dir``.
 Nothing happens at import time.
 
     from shared.stack import stack_up, stack_status, stack_down

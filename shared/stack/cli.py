@@ -18,9 +18,9 @@ from shared.stack.model import COMPONENTS, SelectionError, StackError, StackUpEr
 stack_app = typer.Typer(
     name="stack",
     help=(
-        "Local dev stack: RabbitMQ (Debian package), FerretDB as the Mongo-wire store (Go launcher) "
-        "on its own PostgreSQL cluster (Debian package, 127.0.0.1:5433; GW_FERRETDB_BACKEND=sqlite for "
-        "SQLite files instead) and Prometheus, all on 127.0.0.1 with data, logs and pid files under .state/. "
+        "Local dev stack: RabbitMQ (Debian package), the Mongo-wire store (SecantusDB's secantusd-rs, "
+        "WiredTiger inside; built once per machine with cargo into ~/.cache/gridwhistle) and Prometheus, "
+        "all on 127.0.0.1 with data, logs and pid files under .state/. "
         "Components whose GW_AMQP_URL / GW_MONGO_URL point at another host are external: "
         "only their health is checked."
     ),
@@ -93,8 +93,8 @@ def down(only: OnlyOption = None, without: WithoutOption = None) -> None:
     """Stop what `up` started, and nothing else.
 
     Uses the pids in .state/pids/, checks each still belongs to our process (/proc cmdline and
-    environment) before signalling: SIGTERM (RabbitMQ: `rabbitmqctl stop` first; PostgreSQL: smart,
-    then fast shutdown), SIGKILL after a timeout. `--only mongo` stops its PostgreSQL too. Data under
+    environment) before signalling: SIGTERM (RabbitMQ: `rabbitmqctl stop` first), SIGKILL after a
+    timeout. Data under
     .state/ is kept.
     """
     names = _select(only, without)

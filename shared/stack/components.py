@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import pwd
 import secrets
 import shutil
-import signal
 import string
 import subprocess
 import threading
@@ -17,40 +15,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from shared.stack import health
-from shared.stack.install import apt_install, go_build
+from shared.stack.install import apt_install, cache_home, cargo_install_store
 from shared.stack.model import (
     EPMD,
     EPMD_PORT,
     LOOPBACK,
-    POSTGRES,
-    POSTGRES_ADDRESS,
-    POSTGRES_LIB,
-    POSTGRES_OS_USER,
-    POSTGRES_SUPERUSER,
     PROMETHEUS_ADDRESS,
     RABBITMQ_NODENAME,
+    STORE_BINARY,
     Health,
     ProcSignature,
     StackError,
     StackPaths,
     UpResult,
-    bind_host,
-    ferretdb_argv,
-    ferretdb_identity,
     format_address,
-    initdb_argv,
     is_local_host,
     parse_amqp_url,
-    pick_postgres_version,
-    postgres_argv,
-    postgresql_url,
     prometheus_argv,
-    psql_argv,
     rabbitmq_env,
     render_enabled_plugins,
-    render_pg_hba,
-    render_postgres_bootstrap_sql,
     render_rabbitmq_conf,
+    store_argv,
+    store_binary,
+    store_cache_dir,
+    store_identity,
 )
 from shared.stack.procs import (
     is_alive,
@@ -60,7 +48,6 @@ from shared.stack.procs import (
     read_pidfile,
     read_tail,
     terminate,
-    wait_gone,
 )
 
 if TYPE_CHECKING:
@@ -359,205 +346,43 @@ class RabbitMQ(Component):
         return how
 
 
-def find_postgres_bindir(data_dir: Path | None = None) -> Path | None:
-    """``/usr/lib/postgresql/<version>/bin`` of the data directory's version, else of the newest installed."""
-    lib = Path(POSTGRES_LIB)
-    try:
-        installed = [entry.name for entry in lib.iterdir() if (entry / "bin" / "postgres").exists()]
-    except OSError:
-        return None
-    data_version = None
-    if data_dir is not None:
-        try:
-            data_version = (data_dir / "PG_VERSION").read_text().strip()
-        except OSError:
-            data_version = None
-    version = pick_postgres_version(installed, data_version)
-    return lib / version / "bin" if version is not None else None
-
-
-class Postgres(Component):
-    """Our own PostgreSQL cluster for FerretDB: Debian's programs, data under .state/postgres, 127.0.0.1:5433.
-
-    Not the Debian-managed cluster (pg_ctlcluster, "main"): ``initdb`` into .state/postgres/data and
-    ``postgres`` started as a detached child running as the postgres system user.
-    """
-
-    name = POSTGRES
-    programs = frozenset({"postgres"})
-    start_timeout = 60.0
-
-    def address(self) -> tuple[str, int]:
-        return POSTGRES_ADDRESS
-
-    def bindir(self) -> Path | None:
-        return find_postgres_bindir(self.paths.postgres_data)
-
-    def pid(self) -> int | None:
-        # Ours from the pid file; failing that the postmaster of our data directory (its postmaster.pid).
-        return super().pid() or owned_pid(self.paths.postgres_data / "postmaster.pid", self.signature())
-
-    def health(self, timeout: float = 2.0) -> Health:
-        bindir = self.bindir()
-        pg_isready = bindir / "pg_isready" if bindir is not None else None
-        found = str(pg_isready) if pg_isready is not None and pg_isready.exists() else shutil.which("pg_isready")
-        label = f"PostgreSQL {bindir.parent.name}" if bindir is not None else "PostgreSQL"
-        return health.postgres_health(*self.address(), found, timeout, user=POSTGRES_SUPERUSER, label=label)
-
-    def install(self) -> None:
-        if find_postgres_bindir() is None:
-            apt_install(self.name, ["postgresql"], log=self.paths.log("apt"), say=self.say)
-
-    def _required_bindir(self) -> Path:
-        bindir = self.bindir()
-        if bindir is None:
-            data_version = self.paths.postgres_data / "PG_VERSION"
-            if data_version.exists():
-                raise self.fail(
-                    f"{self.paths.postgres_data} was made by PostgreSQL {data_version.read_text().strip()}, "
-                    f"which is not installed under {POSTGRES_LIB}; install it or remove {self.paths.postgres}"
-                )
-            raise self.fail(f"no PostgreSQL server under {POSTGRES_LIB} after installing postgresql")
-        return bindir
-
-    def _run(self, argv: list[str], *, what: str, stdin: str | None = None, timeout: float = 120.0) -> None:
-        log = self.log_path
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("ab") as out:
-            out.write(f"\n=== {' '.join(argv)}\n".encode())
-            out.flush()
-            try:
-                done = subprocess.run(  # noqa: S603 - PostgreSQL's programs, arguments from the stack
-                    argv,
-                    input=stdin.encode() if stdin is not None else None,
-                    stdin=None if stdin is not None else subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    cwd=self.paths.postgres,
-                    timeout=timeout,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired:
-                raise self.fail(f"{what} timed out after {timeout:.0f}s") from None
-        if done.returncode != 0:
-            raise self.fail(f"{what} failed (exit {done.returncode})")
-
-    def prepare(self) -> None:
-        try:
-            user = pwd.getpwnam(POSTGRES_OS_USER)
-        except KeyError:
-            raise self.fail(f"system user {POSTGRES_OS_USER!r} missing (it comes with postgresql-common)") from None
-        if os.geteuid() != 0 and os.geteuid() != user.pw_uid:
-            raise self.fail(f"needs root (or the {POSTGRES_OS_USER} user) to run the cluster as {POSTGRES_OS_USER}")
-        # The state dir belongs to whoever checked out the repo: only these subdirectories are handed over.
-        self.paths.postgres.mkdir(parents=True, exist_ok=True)
-        for directory, mode in ((self.paths.postgres_data, 0o700), (self.paths.postgres_run, 0o755)):
-            directory.mkdir(exist_ok=True)
-            info = directory.stat()
-            if (info.st_uid, info.st_gid) != (user.pw_uid, user.pw_gid):
-                os.chown(directory, user.pw_uid, user.pw_gid)
-            if info.st_mode & 0o777 != mode:
-                directory.chmod(mode)
-        _write_if_changed(self.paths.postgres_hba, render_pg_hba())
-        self.paths.postgres_hba.chmod(0o644)
-        if not (self.paths.postgres_data / "PG_VERSION").exists():
-            bindir = self._required_bindir()
-            if any(self.paths.postgres_data.iterdir()):
-                raise self.fail(f"{self.paths.postgres_data} is neither empty nor a cluster; remove it")
-            self.say(f"initdb (PostgreSQL {bindir.parent.name}) in {self.paths.postgres_data}…")
-            started = time.monotonic()
-            self._run(initdb_argv(str(bindir), self.paths), what="initdb")
-            self.say(f"initdb done in {time.monotonic() - started:.1f}s")
-
-    def command(self) -> list[str]:
-        return postgres_argv(str(self._required_bindir()), self.paths, self.address()[1])
-
-    def extra_env(self) -> dict[str, str]:
-        return {"HOME": str(self.paths.postgres), "PGDATA": str(self.paths.postgres_data)}
-
-    def workdir(self) -> Path:
-        return self.paths.postgres
-
-    def post_ready(self) -> None:
-        """Create FerretDB's role and database (no-op when they exist)."""
-        bindir = self._required_bindir()
-        self._run(
-            psql_argv(str(bindir), *self.address()),
-            what="creating role and database",
-            stdin=render_postgres_bootstrap_sql(),
-        )
-
-    def stop(self, pid: int) -> str:
-        """Smart shutdown (SIGTERM: waits for clients), then fast (SIGINT), immediate (SIGQUIT), SIGKILL."""
-        sig = self.signature()
-        for signum, how, wait in (
-            (signal.SIGTERM, "stopped (smart shutdown)", 10.0),
-            (signal.SIGINT, "stopped (fast shutdown)", 30.0),
-            (signal.SIGQUIT, "stopped (immediate shutdown)", 10.0),
-        ):
-            if not is_ours(pid, sig):  # checked before each signal: the pid may be gone and reused
-                return "stopped"
-            os.kill(pid, signum)
-            if wait_gone(pid, wait):
-                return how
-        return terminate(pid, sig, timeout=1.0)
-
-
 class Mongo(Component):
-    """FerretDB (Mongo wire protocol) via the launcher in deploy/local/ferretdb.
+    """The local Mongo-wire store: SecantusDB's ``secantusd-rs`` (WiredTiger inside), one node.
 
-    Its storage is ``settings.ferretdb_backend``: our PostgreSQL cluster (default; started first)
-    or SQLite files under .state/ferretdb.
+    Built once per machine with cargo into a cache outside the work tree, keyed by its version;
+    data under ``.state/store``. Production runs a MongoDB replica set instead.
     """
 
     name = "mongo"
-    programs = frozenset({"gw-ferretdb"})
-
-    def __init__(self, ctx: StackContext, postgres: Postgres) -> None:
-        super().__init__(ctx)
-        self.postgres = postgres
+    programs = frozenset({STORE_BINARY})
 
     @property
-    def backend(self) -> str:
-        return self.settings.ferretdb_backend
+    def cache_dir(self) -> Path:
+        return store_cache_dir(cache_home())
+
+    @property
+    def binary(self) -> Path:
+        return store_binary(self.cache_dir)
 
     def address(self) -> tuple[str, int]:
         return self.settings.mongo_host_port
 
     @property
     def identity(self) -> str:
-        return ferretdb_identity(self.address_text, self.backend)
-
-    def dependencies(self) -> list[Component]:
-        return [self.postgres] if self.backend == "postgresql" else []
-
-    def companions(self) -> list[Component]:
-        return [self.postgres]
+        return store_identity(self.address_text)
 
     def health(self, timeout: float = 2.0) -> Health:
         return health.mongo_health(self.settings.mongo_url, timeout)
 
     def install(self) -> None:
-        go_build(
-            self.name,
-            self.paths.ferretdb_src,
-            self.paths.ferretdb_bin,
-            log=self.paths.log("mongo-build"),
-            say=self.say,
-        )
+        cargo_install_store(self.name, self.cache_dir, log=self.paths.log("mongo-build"), say=self.say)
 
     def prepare(self) -> None:
-        if self.backend == "sqlite":
-            self.paths.ferretdb_data.mkdir(parents=True, exist_ok=True)
+        self.paths.store_data.mkdir(parents=True, exist_ok=True)
 
     def command(self) -> list[str]:
         host, port = self.address()
-        url = postgresql_url(*self.postgres.address()) if self.backend == "postgresql" else None
-        return ferretdb_argv(self.paths, bind_host(host), port, postgresql_url=url)
-
-    def logs(self) -> list[tuple[Path, list[str]]]:
-        own = super().logs()
-        return own + self.postgres.logs() if self.backend == "postgresql" else own
+        return store_argv(self.binary, self.paths, host, port)
 
 
 class Prometheus(Component):
@@ -595,8 +420,7 @@ def _write_if_changed(path: Path, text: str) -> None:
 
 
 def make_components(ctx: StackContext) -> dict[str, Component]:
-    """Every component, keyed by name, in start order (epmd before rabbitmq, postgres before mongo)."""
+    """Every component, keyed by name, in start order (epmd before rabbitmq)."""
     epmd = Epmd(ctx)
-    postgres = Postgres(ctx)
-    items: list[Component] = [epmd, RabbitMQ(ctx, epmd), postgres, Mongo(ctx, postgres), Prometheus(ctx)]
+    items: list[Component] = [epmd, RabbitMQ(ctx, epmd), Mongo(ctx), Prometheus(ctx)]
     return {c.name: c for c in items}

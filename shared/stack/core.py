@@ -54,9 +54,9 @@ def _names(components: Iterable[str] | None) -> tuple[str, ...]:
 
 
 def _selected(names: Iterable[str], comps: dict[str, Component], *, exact: bool = False) -> list[Component]:
-    """The named components plus, when local, their dependencies (epmd for RabbitMQ, postgres for a
-    FerretDB on PostgreSQL) and any companion of ours still running (postgres after a switch to SQLite),
-    in start order. ``exact``: the named ones only (internal names such as ``postgres`` allowed)."""
+    """The named components plus, when local, their dependencies (epmd for RabbitMQ) and any
+    companion of ours still running, in start order. ``exact``: the named ones only (internal
+    names such as ``epmd`` allowed)."""
     chosen: set[str] = set()
     for name in names:
         chosen.add(name)
@@ -123,7 +123,7 @@ def bring_up(comp: Component) -> UpResult:
             f"ours (pid {pid}) serves {started_for} but the configuration now says {comp.identity}; "
             f"run `stack down --only {comp.name}` first",
         )
-    if pid is not None:  # ours runs: make sure what it needs does too (restarts a dead postgres)
+    if pid is not None:  # ours runs: make sure what it needs does too (restarts a dead epmd)
         for dependency in comp.dependencies():
             comp.ctx.record(bring_up(dependency))
         pid = comp.pid()
@@ -206,7 +206,7 @@ def stack_down(
     """Stop the processes *we* started (pid files, verified via /proc); never touches anything else.
 
     ``exact``: stop exactly the named components (as :class:`UpResult` names them, dependencies
-    such as ``postgres`` included), not their dependencies: how ``gridwhistle run`` stops only
+    such as ``epmd`` included), not their dependencies: how ``gridwhistle run`` stops only
     what it started itself.
     """
     ctx = _context(settings, say)
@@ -262,7 +262,7 @@ def _status_of(comp: Component) -> ComponentStatus:
 
 
 def stack_status(settings: GwSettings, components: Iterable[str] | None = None) -> list[ComponentStatus]:
-    """One row per component (plus epmd for a local RabbitMQ, postgres for a FerretDB on PostgreSQL)."""
+    """One row per component (plus epmd for a local RabbitMQ)."""
     comps = make_components(_context(settings, None))
     ordered = _selected(_names(components), comps)
     ordered.sort(key=lambda c: c.name == EPMD)  # epmd last: it is a helper, not a service

@@ -9,7 +9,6 @@ from __future__ import annotations
 import socket
 import ssl
 import struct
-import subprocess
 from typing import TYPE_CHECKING
 
 from shared.stack.model import Health, parse_epmd_names
@@ -95,7 +94,7 @@ def amqp_health(target: AmqpTarget, timeout: float = 2.0) -> Health:
 
 
 def mongo_health(url: str, timeout: float = 2.0) -> Health:
-    """``ping`` the server; report its (FerretDB or MongoDB) version."""
+    """``ping`` the server; report its version (and that it is the local store, when it is)."""
     from pymongo import MongoClient
     from pymongo.errors import PyMongoError
 
@@ -111,8 +110,8 @@ def mongo_health(url: str, timeout: float = 2.0) -> Health:
     finally:
         client.close()
     version = info.get("version", "?")
-    if "ferretdbVersion" in info:
-        return Health(True, f"FerretDB (MongoDB {version} wire)")
+    if "secantus" in str(info.get("gitVersion", "")).lower() or "secantusVersion" in info:
+        return Health(True, f"SecantusDB (MongoDB {version} wire)")
     return Health(True, f"MongoDB {version}")
 
 
@@ -136,52 +135,6 @@ def prometheus_health(base_url: str, timeout: float = 2.0) -> Health:
         return Health(False, _os_detail(exc))
     except ValueError as exc:
         return Health(False, f"bad answer: {exc}")
-
-
-PG_ISREADY_ANSWERS = {
-    1: "rejecting connections (starting up or shutting down)",
-    2: "no response",
-    3: "pg_isready: bad parameters",
-}
-
-
-def postgres_health(
-    host: str,
-    port: int,
-    pg_isready: str | None,
-    timeout: float = 2.0,
-    *,
-    user: str = "postgres",
-    label: str = "PostgreSQL",
-) -> Health:
-    """TCP connect, then ``pg_isready -h HOST -p PORT`` (when the client programs are installed).
-
-    ``user`` names an existing role: pg_isready's default (the OS user) would make the server log
-    "role does not exist" at every probe.
-    """
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
-    except OSError as exc:
-        return Health(False, _os_detail(exc))
-    if pg_isready is None:
-        return Health(True, f"{label}: port open (pg_isready not found)")
-    seconds = max(1, round(timeout))
-    try:
-        done = subprocess.run(  # noqa: S603 - PostgreSQL's own client, fixed arguments
-            [pg_isready, "-q", "-h", host, "-p", str(port), "-U", user, "-d", "postgres", "-t", str(seconds)],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=seconds + 5,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return Health(False, "pg_isready timed out")
-    except OSError as exc:
-        return Health(False, f"pg_isready: {exc}")
-    if done.returncode == 0:
-        return Health(True, f"{label} accepting connections")
-    return Health(False, PG_ISREADY_ANSWERS.get(done.returncode, f"pg_isready exit {done.returncode}"))
 
 
 def _epmd_names_request(host: str, port: int, timeout: float) -> bytes:

@@ -1,25 +1,33 @@
-"""Installing what the stack needs: Debian packages (apt) and the FerretDB launcher (go build)."""
+"""Installing what the stack needs: Debian packages (apt) and the local store (cargo, cached per machine)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from shared.stack.model import StackError, apt_lists_present, needs_rebuild
+from shared.stack.model import (
+    STORE_CRATE,
+    STORE_VERSION,
+    StackError,
+    apt_lists_present,
+    cargo_build_env,
+    cargo_install_argv,
+    parse_cargo_progress,
+    store_binary,
+)
 from shared.stack.procs import read_tail
 
 POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
 APT_LISTS = Path("/var/lib/apt/lists")
-GO_FALLBACKS = (Path("/usr/local/go/bin/go"),)
-"""Where the official Go tarball installs; used when ``go`` is not on PATH."""
 
 APT_TIMEOUT = 1800.0
-GO_BUILD_TIMEOUT = 1200.0
 
 _apt_lock = threading.Lock()
 """dpkg takes a global lock: components installing in parallel take turns."""
@@ -95,60 +103,86 @@ def apt_install(component: str, packages: Sequence[str], *, log: Path, say: Say)
                 raise StackError(component, f"`{' '.join(command)}` failed", [(log, read_tail(log))])
 
 
-def find_go() -> str | None:
-    found = shutil.which("go")
+CARGO_FALLBACKS = (Path.home() / ".cargo" / "bin" / "cargo",)
+"""Where rustup installs cargo; used when ``cargo`` is not on PATH."""
+STORE_BUILD_TIMEOUT = 3600.0
+PROGRESS_EVERY = 20.0
+"""Seconds between progress lines while the store builds."""
+
+
+def find_cargo() -> str | None:
+    found = shutil.which("cargo")
     if found:
         return found
-    return next((str(p) for p in GO_FALLBACKS if os.access(p, os.X_OK)), None)
+    return next((str(p) for p in CARGO_FALLBACKS if os.access(p, os.X_OK)), None)
 
 
-def _mtime(path: Path) -> float | None:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return None
+def cache_home() -> Path:
+    """``$XDG_CACHE_HOME`` or ``~/.cache``: per machine, shared by every clone."""
+    configured = os.environ.get("XDG_CACHE_HOME")
+    return Path(configured) if configured else Path.home() / ".cache"
 
 
-def go_build(component: str, src: Path, binary: Path, *, log: Path, say: Say) -> bool:
-    """Build the Go program in ``src`` to ``binary`` unless it is newer than its sources.
+def cargo_install_store(component: str, cache_dir: Path, *, log: Path, say: Say) -> bool:
+    """Build the store into ``cache_dir`` unless its program is there. Returns True when it built.
 
-    Returns True when it built.
+    A second ``stack up`` waiting for the same build (another clone, CI) takes turns on a lock file
+    instead of compiling twice; a build interrupted half-way resumes from the cached target dir.
     """
-    required = [src / "main.go", src / "go.mod", src / "go.sum"]
-    missing = [str(s) for s in required if not s.exists()]
-    sources = [*required, *(p for p in sorted(src.glob("*.go")) if p.name != "main.go")]
-    if missing:
-        raise StackError(component, f"launcher sources missing: {', '.join(missing)}")
-    if not needs_rebuild(_mtime(binary), (m for s in sources if (m := _mtime(s)) is not None)):
+    binary = store_binary(cache_dir)
+    if binary.exists():
         return False
-    go = find_go()
-    if go is None:
-        raise StackError(
-            component,
-            "the Go toolchain (>= 1.24) is needed to build the FerretDB launcher: "
-            "put `go` on PATH (https://go.dev/dl/)",
-        )
-    say("building FerretDB launcher (go build, about a minute the first time)…")
-    binary.parent.mkdir(parents=True, exist_ok=True)
+    cargo = find_cargo()
+    if cargo is None:
+        raise StackError(component, "the Rust toolchain (cargo) is needed to build the local store: install rustup")
+    cache_dir.mkdir(parents=True, exist_ok=True)
     log.parent.mkdir(parents=True, exist_ok=True)
-    tmp = binary.with_name(binary.name + ".tmp")
-    with log.open("ab") as out:
-        out.write(f"\n=== {go} build in {src}\n".encode())
-        out.flush()
-        try:
-            done = subprocess.run(  # noqa: S603 - the Go toolchain, fixed arguments
-                [go, "build", "-trimpath", "-buildvcs=false", "-o", str(tmp), "."],
-                cwd=src,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                timeout=GO_BUILD_TIMEOUT,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise StackError(component, "go build timed out", [(log, read_tail(log))]) from None
-    if done.returncode != 0:
-        tmp.unlink(missing_ok=True)
-        raise StackError(component, f"go build failed (exit {done.returncode})", [(log, read_tail(log))])
-    tmp.replace(binary)
+    with (cache_dir / "build.lock").open("w") as lock:
+        say(f"waiting for the store build lock in {cache_dir}…")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if binary.exists():  # built by whoever held the lock
+            return False
+        say(f"building {STORE_CRATE} {STORE_VERSION} once for this machine (cargo, 15-25 min on 2 cores)…")
+        say(f"build log: {log}; cache: {cache_dir}")
+        _run_cargo(component, cargo, cache_dir, log=log, say=say)
+    if not binary.exists():
+        raise StackError(component, f"cargo install finished but {binary} is missing", [(log, read_tail(log))])
     return True
+
+
+def _run_cargo(component: str, cargo: str, cache_dir: Path, *, log: Path, say: Say) -> None:
+    env = {**os.environ, **cargo_build_env(cache_dir, os.cpu_count() or 1)}
+    started = time.monotonic()
+    compiled, current, last_said = 0, "", started
+    with log.open("ab") as out:
+        out.write(f"\n=== {' '.join(cargo_install_argv(cargo, cache_dir))}\n".encode())
+        out.flush()
+        proc = subprocess.Popen(  # noqa: S603 - cargo, fixed arguments
+            cargo_install_argv(cargo, cache_dir),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        assert proc.stdout is not None
+        try:
+            for raw in proc.stdout:
+                out.write(raw)
+                crate = parse_cargo_progress(raw.decode(errors="replace"))
+                if crate is not None:
+                    compiled, current = compiled + 1, crate
+                now = time.monotonic()
+                if now - last_said >= PROGRESS_EVERY:
+                    say(f"building the store: {compiled} crates compiled, now {current or '…'} ({now - started:.0f}s)")
+                    last_said = now
+                if now - started > STORE_BUILD_TIMEOUT:
+                    proc.kill()
+                    raise StackError(component, "cargo install timed out", [(log, read_tail(log))])
+            code = proc.wait()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+    if code != 0:
+        raise StackError(component, f"cargo install failed (exit {code})", [(log, read_tail(log))])
+    say(f"store built in {time.monotonic() - started:.0f}s")

@@ -21,16 +21,14 @@ COMPONENTS: tuple[str, ...] = ("rabbitmq", "mongo", "prometheus")
 EPMD = "epmd"
 """Erlang port mapper: started (when needed) together with a local RabbitMQ, not selectable."""
 
-POSTGRES = "postgres"
-"""PostgreSQL cluster of the local FerretDB (postgresql backend): started together with it, not selectable."""
-
 ALIASES: Mapping[str, str] = {
     "rabbitmq": "rabbitmq",
     "rabbit": "rabbitmq",
     "amqp": "rabbitmq",
     "mongo": "mongo",
     "mongodb": "mongo",
-    "ferretdb": "mongo",
+    "store": "mongo",
+    "secantus": "mongo",
     "prometheus": "prometheus",
     "prom": "prometheus",
 }
@@ -48,19 +46,13 @@ EPMD_PORT = 4369
 PROMETHEUS_ADDRESS = ("127.0.0.1", 9090)
 LOOPBACK = "127.0.0.1"
 
-FERRETDB_BACKENDS: tuple[str, ...] = ("postgresql", "sqlite")
-"""Storage backends of the FerretDB launcher (``-handler``); the first is the default."""
-POSTGRES_ADDRESS = (LOOPBACK, 5433)
-"""Our own cluster: 5433 so that a system PostgreSQL on 5432 does not collide."""
-POSTGRES_OS_USER = "postgres"
-"""System user created by Debian's postgresql-common; the server refuses to run as root."""
-POSTGRES_SUPERUSER = "postgres"
-POSTGRES_ROLE = "ferretdb"
-POSTGRES_DATABASE = "ferretdb"
-POSTGRES_LIB = "/usr/lib/postgresql"
-"""Debian installs each major version's programs in ``/usr/lib/postgresql/<version>/bin``."""
-UNIX_SOCKET_PATH_MAX = 107
-"""``sun_path`` holds 108 bytes including the terminating NUL."""
+STORE_CRATE = "secantus-mdb"
+"""The local Mongo-wire store: SecantusDB's Rust server (WiredTiger inside), built from crates.io."""
+STORE_VERSION = "0.5.3-beta.196"
+"""Pinned: the build is cached per machine under this version (see ``store_cache_dir``)."""
+STORE_BINARY = "secantusd-rs"
+STORE_CACHE_SIZE = "256M"
+"""WiredTiger cache of the local store (plenty for tests and the Changjia replay)."""
 
 ENV_OWNER = "GW_STACK_OWNER"
 """Set in the environment of every process we start: the state dir that owns it."""
@@ -144,7 +136,7 @@ def split_names(values: Iterable[str]) -> list[str]:
 
 
 def canonical_name(name: str) -> str:
-    """Map a component name or alias (``rabbit``, ``ferretdb``...) to its canonical name."""
+    """Map a component name or alias (``rabbit``, ``store``...) to its canonical name."""
     try:
         return ALIASES[name.strip().lower()]
     except KeyError:
@@ -163,7 +155,7 @@ def select_components(only: Iterable[str] = (), without: Iterable[str] = ()) -> 
 def pidfile_matches(recorded: str | None, expected: str) -> bool:
     """Does the identity recorded in a pid file (2nd line) match what the configuration wants now?
 
-    Identities are ``host:port``, optionally followed by `` (detail)`` (FerretDB: its backend). A pid
+    Identities are ``host:port``, optionally followed by `` (detail)`` (the store: its version). A pid
     file without one, or with only the address (written before details existed), cannot tell: it matches.
     """
     if recorded is None or recorded == expected:
@@ -288,11 +280,6 @@ def tail_lines(text: str, count: int = 20) -> list[str]:
     return text.rstrip("\n").splitlines()[-count:] if text.strip() else []
 
 
-def needs_rebuild(binary_mtime: float | None, source_mtimes: Iterable[float]) -> bool:
-    """True when the binary is missing or older than any of its sources."""
-    return binary_mtime is None or any(m > binary_mtime for m in source_mtimes)
-
-
 def apt_lists_present(names: Iterable[str]) -> bool:
     """True when ``/var/lib/apt/lists`` holds at least one package index."""
     return any(n.endswith("_Packages") or "_Packages." in n for n in names)
@@ -338,35 +325,9 @@ class StackPaths:
         return self.rabbitmq / "log" / f"{RABBITMQ_NODENAME}.log"
 
     @property
-    def ferretdb_src(self) -> Path:
-        return self.project_root / "deploy" / "local" / "ferretdb"
-
-    @property
-    def ferretdb_bin(self) -> Path:
-        return self.bin / "gw-ferretdb"
-
-    @property
-    def ferretdb_data(self) -> Path:
-        return self.state / "ferretdb" / "data"
-
-    @property
-    def postgres(self) -> Path:
-        """Root-owned; holds the generated pg_hba.conf and the two postgres-owned directories below."""
-        return self.state / "postgres"
-
-    @property
-    def postgres_data(self) -> Path:
-        """The cluster (``initdb``), owned by the postgres system user, mode 0700."""
-        return self.postgres / "data"
-
-    @property
-    def postgres_run(self) -> Path:
-        """Unix socket and its lock file, owned by the postgres system user."""
-        return self.postgres / "run"
-
-    @property
-    def postgres_hba(self) -> Path:
-        return self.postgres / "pg_hba.conf"
+    def store_data(self) -> Path:
+        """The local store's WiredTiger files."""
+        return self.state / "store" / "data"
 
     @property
     def prometheus_config(self) -> Path:
@@ -403,153 +364,70 @@ def rabbitmq_env(paths: StackPaths, amqp_port: int = 5672) -> dict[str, str]:
     }
 
 
-def ferretdb_argv(paths: StackPaths, host: str, port: int, *, postgresql_url: str | None = None) -> list[str]:
-    """The launcher's command line: PostgreSQL backend when given its URL, else SQLite under the state dir."""
-    listen = format_address(bind_host(host), port)
-    if postgresql_url is not None:
-        return [str(paths.ferretdb_bin), "-listen", listen, "-handler", "postgresql", "-postgresql-url", postgresql_url]
-    return [str(paths.ferretdb_bin), "-listen", listen, "-handler", "sqlite", "-sqlite-dir", str(paths.ferretdb_data)]
+def store_cache_dir(cache_home: Path, version: str = STORE_VERSION) -> Path:
+    """Where the store's build lives: per machine, outside every work tree, keyed by crate and version.
 
-
-def ferretdb_identity(address: str, backend: str) -> str:
-    """What the mongo pid file records, so ``up`` notices a changed backend (see :func:`pidfile_matches`)."""
-    return f"{address} ({backend})"
-
-
-def postgresql_url(
-    host: str = POSTGRES_ADDRESS[0],
-    port: int = POSTGRES_ADDRESS[1],
-    role: str = POSTGRES_ROLE,
-    database: str = POSTGRES_DATABASE,
-) -> str:
-    """FerretDB's connection URL for our cluster (trust auth on loopback: no password)."""
-    return f"postgres://{role}@{format_address(host, port)}/{database}"
-
-
-def _version_key(name: str) -> tuple[int, ...] | None:
-    try:
-        return tuple(int(part) for part in name.split("."))
-    except ValueError:
-        return None
-
-
-def pick_postgres_version(installed: Iterable[str], data_version: str | None = None) -> str | None:
-    """The PostgreSQL major version to run: the data directory's if it exists, else the newest installed.
-
-    ``installed`` are the directory names under ``/usr/lib/postgresql`` that hold ``bin/postgres``.
-    Returns None when nothing fits (nothing installed, or not the version the data was made with).
+    ``cache_home`` is ``$XDG_CACHE_HOME`` or ``~/.cache``; a fresh clone and CI on the same machine
+    find the build there and do not build again.
     """
-    versions = {name for name in installed if _version_key(name) is not None}
-    if data_version is not None:
-        return data_version if data_version in versions else None
-    return max(versions, key=lambda name: _version_key(name) or (), default=None)
+    return cache_home / "gridwhistle" / f"{STORE_CRATE}-{version}"
 
 
-def render_pg_hba() -> str:
-    """``pg_hba.conf`` of our cluster."""
-    return (
-        "# Generated by `gridwhistle stack up`; edits are overwritten.\n"
-        "# LOCAL dev/test cluster: password-less logins (trust) over TCP from 127.0.0.1 only, and the\n"
-        "# server listens on 127.0.0.1 only. Any process on this machine may connect as any role, the\n"
-        "# superuser included: never keep real data here, never expose the port.\n"
-        "# TYPE  DATABASE  USER  ADDRESS       METHOD\n"
-        "local   all       all                 peer\n"
-        f"host    all       all   {LOOPBACK}/32  trust\n"
-    )
+def store_binary(cache_dir: Path) -> Path:
+    """``cargo install --root`` puts the program in ``<root>/bin``."""
+    return cache_dir / "root" / "bin" / STORE_BINARY
 
 
-def postgres_argv(bindir: str, paths: StackPaths, port: int = POSTGRES_ADDRESS[1]) -> list[str]:
-    """``postgres`` run as the postgres system user (``setpriv`` execs it: the pid is the postmaster's).
+def store_identity(address: str, version: str = STORE_VERSION) -> str:
+    """What the mongo pid file records, so ``up`` notices a store of another version."""
+    return f"{address} ({STORE_CRATE} {version})"
 
-    Every setting is on the command line (they override the cluster's postgresql.conf).
-    """
-    socket = paths.postgres_run / f".s.PGSQL.{port}"
-    socket_dirs = str(paths.postgres_run) if len(str(socket)) <= UNIX_SOCKET_PATH_MAX else ""
-    settings = {
-        "listen_addresses": LOOPBACK,
-        "port": str(port),
-        "unix_socket_directories": socket_dirs,
-        "hba_file": str(paths.postgres_hba),
-        "max_connections": "200",
-        "shared_buffers": "256MB",
-        # LOCAL dev/test cluster only: trade crash safety for speed. A crash of the machine (not of
-        # postgres) can corrupt the cluster; `rm -rf .state/postgres` and `stack up` make a new one.
-        "fsync": "off",
-        "synchronous_commit": "off",
-        "full_page_writes": "off",
+
+def cargo_install_argv(cargo: str, cache_dir: Path, version: str = STORE_VERSION) -> list[str]:
+    """Build the store into ``cache_dir`` (every release declares rustc 1.98; it builds on 1.95)."""
+    return [
+        cargo,
+        "install",
+        STORE_CRATE,
+        "--version",
+        version,
+        "--locked",
+        "--ignore-rust-version",
+        "--root",
+        str(cache_dir / "root"),
+    ]
+
+
+def cargo_build_env(cache_dir: Path, jobs: int) -> dict[str, str]:
+    """A quick release build on a small machine: no LTO, many codegen units, target dir in the cache
+    (an interrupted build resumes where it stopped)."""
+    return {
+        "CARGO_TARGET_DIR": str(cache_dir / "target"),
+        "CARGO_PROFILE_RELEASE_LTO": "false",
+        "CARGO_PROFILE_RELEASE_CODEGEN_UNITS": "16",
+        "CARGO_BUILD_JOBS": str(max(1, jobs)),
+        "CARGO_TERM_PROGRESS_WHEN": "never",
     }
-    argv = [*setpriv_argv(POSTGRES_OS_USER), f"{bindir}/postgres", "-D", str(paths.postgres_data)]
-    for key, value in settings.items():
-        argv += ["-c", f"{key}={value}"]
-    return argv
 
 
-def setpriv_argv(user: str) -> list[str]:
-    """Become ``user`` (uid, gid, its groups) and exec: no parent left behind, unlike ``runuser``."""
-    return ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"]
+def parse_cargo_progress(line: str) -> str | None:
+    """``Compiling serde v1.0.229`` -> ``serde``; None for any other line."""
+    found = re.match(r"\s*Compiling (\S+) v", line)
+    return found.group(1) if found else None
 
 
-def runuser_argv(user: str, argv: Sequence[str]) -> list[str]:
-    return ["runuser", "-u", user, "--", *argv]
-
-
-def initdb_argv(bindir: str, paths: StackPaths) -> list[str]:
-    """A new cluster in ``paths.postgres_data`` (run as the postgres system user)."""
-    return runuser_argv(
-        POSTGRES_OS_USER,
-        [
-            f"{bindir}/initdb",
-            "-D",
-            str(paths.postgres_data),
-            f"--username={POSTGRES_SUPERUSER}",
-            "--encoding=UTF8",
-            "--locale=C",
-            # The data dir's own pg_hba.conf is not used (hba_file points at ours): make it refuse TCP.
-            "--auth-local=peer",
-            "--auth-host=reject",
-            "--no-sync",
-        ],
-    )
-
-
-def render_postgres_bootstrap_sql(role: str = POSTGRES_ROLE, database: str = POSTGRES_DATABASE) -> str:
-    """psql script creating FerretDB's login role and its database when missing (idempotent)."""
-    for identifier in (role, database):
-        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", identifier):
-            raise ValueError(f"not a plain PostgreSQL identifier: {identifier!r}")
-    create_role = f"CREATE ROLE {role} LOGIN"
-    create_database = f"CREATE DATABASE {database} OWNER {role}"
-    # Plain identifiers only (checked above): no quoting needed.
-    role_missing = f"NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}')"
-    database_missing = f"NOT EXISTS (SELECT FROM pg_database WHERE datname = '{database}')"
-    return (
-        f"SELECT '{create_role}' WHERE {role_missing}\\gexec\n"
-        f"SELECT '{create_database}' WHERE {database_missing}\\gexec\n"
-    )
-
-
-def psql_argv(bindir: str, host: str = POSTGRES_ADDRESS[0], port: int = POSTGRES_ADDRESS[1]) -> list[str]:
-    """psql as our superuser reading a script on stdin, stopping at the first error."""
-    return runuser_argv(
-        POSTGRES_OS_USER,
-        [
-            f"{bindir}/psql",
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            host,
-            "-p",
-            str(port),
-            "-U",
-            POSTGRES_SUPERUSER,
-            "-d",
-            "postgres",
-            "-f",
-            "-",
-        ],
-    )
+def store_argv(binary: Path, paths: StackPaths, host: str, port: int, cache_size: str = STORE_CACHE_SIZE) -> list[str]:
+    return [
+        str(binary),
+        "--host",
+        bind_host(host),
+        "--port",
+        str(port),
+        "--storage-path",
+        str(paths.store_data),
+        "--cache-size",
+        cache_size,
+    ]
 
 
 def prometheus_argv(binary: str, paths: StackPaths) -> list[str]:

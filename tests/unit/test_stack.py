@@ -11,18 +11,17 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from shared.settings import PROJECT_ROOT, GwSettings
-from shared.stack import core, health, install, procs
+from shared.stack import core, install, procs
 from shared.stack.cli import stack_app
-from shared.stack.components import Component, Mongo, Postgres, StackContext, make_components
+from shared.stack.components import Component, Mongo, StackContext, make_components
 from shared.stack.model import (
     COMPONENTS,
     ENV_COMPONENT,
     ENV_OWNER,
-    UNIX_SOCKET_PATH_MAX,
+    STORE_VERSION,
     Action,
     Health,
     ProcSignature,
@@ -30,32 +29,29 @@ from shared.stack.model import (
     StackError,
     StackPaths,
     apt_lists_present,
+    cargo_build_env,
+    cargo_install_argv,
     decide_action,
-    ferretdb_argv,
-    ferretdb_identity,
     format_address,
-    initdb_argv,
     is_local_host,
-    needs_rebuild,
     parse_amqp_url,
+    parse_cargo_progress,
     parse_cmdline,
     parse_environ,
     parse_epmd_names,
     parse_proc_net_tcp,
     parse_proc_stat_state,
-    pick_postgres_version,
     pidfile_matches,
-    postgres_argv,
-    postgresql_url,
     prometheus_argv,
-    psql_argv,
     rabbitmq_env,
     render_enabled_plugins,
-    render_pg_hba,
-    render_postgres_bootstrap_sql,
     render_rabbitmq_conf,
     select_components,
     split_names,
+    store_argv,
+    store_binary,
+    store_cache_dir,
+    store_identity,
     tail_lines,
 )
 
@@ -116,7 +112,6 @@ def test_default_urls_are_local(tmp_path: Path) -> None:
     assert [c.address_text for c in comps.values()] == [
         "127.0.0.1:4369",
         "127.0.0.1:5672",
-        "127.0.0.1:5433",
         "127.0.0.1:27017",
         "127.0.0.1:9090",
     ]
@@ -131,7 +126,7 @@ def test_select_defaults_to_everything() -> None:
 
 
 def test_select_only_accepts_commas_repeats_and_aliases_in_start_order() -> None:
-    assert select_components(["prometheus,rabbit", "ferretdb"]) == ("rabbitmq", "mongo", "prometheus")
+    assert select_components(["prometheus,rabbit", "store"]) == ("rabbitmq", "mongo", "prometheus")
     assert select_components(["mongo, rabbitmq"]) == ("rabbitmq", "mongo")
 
 
@@ -205,27 +200,21 @@ def test_rabbitmq_env_keeps_everything_under_state(tmp_path: Path) -> None:
     assert "inet_dist_use_interface {127,0,0,1}" in env["RABBITMQ_CTL_ERL_ARGS"]
 
 
-def test_ferretdb_and_prometheus_command_lines(tmp_path: Path) -> None:
+def test_store_and_prometheus_command_lines(tmp_path: Path) -> None:
     paths = StackPaths(tmp_path / "state", tmp_path)
-    assert ferretdb_argv(paths, "localhost", 27017) == [
-        str(paths.ferretdb_bin),
-        "-listen",
-        "127.0.0.1:27017",
-        "-handler",
-        "sqlite",
-        "-sqlite-dir",
-        str(paths.state / "ferretdb" / "data"),
+    binary = tmp_path / "cache" / "bin" / "secantusd-rs"
+    assert store_argv(binary, paths, "localhost", 27017) == [
+        str(binary),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "27017",
+        "--storage-path",
+        str(paths.state / "store" / "data"),
+        "--cache-size",
+        "256M",
     ]
-    assert ferretdb_argv(paths, "127.0.0.1", 27017, postgresql_url="postgres://ferretdb@127.0.0.1:5433/ferretdb") == [
-        str(paths.ferretdb_bin),
-        "-listen",
-        "127.0.0.1:27017",
-        "-handler",
-        "postgresql",
-        "-postgresql-url",
-        "postgres://ferretdb@127.0.0.1:5433/ferretdb",
-    ]
-    assert ferretdb_argv(paths, "::1", 27018)[2] == "[::1]:27018"
+    assert store_argv(binary, paths, "::1", 27018)[1:5] == ["--host", "::1", "--port", "27018"]
     argv = prometheus_argv("/usr/bin/prometheus", paths)
     assert f"--config.file={tmp_path / 'deploy' / 'prometheus' / 'prometheus.yml'}" in argv
     assert f"--storage.tsdb.path={paths.state / 'prometheus'}" in argv
@@ -242,198 +231,101 @@ def test_paths_live_under_state_and_repo(tmp_path: Path) -> None:
     paths = StackPaths(tmp_path / "s", tmp_path / "repo")
     assert paths.pidfile("mongo") == tmp_path / "s" / "pids" / "mongo.pid"
     assert paths.log("rabbitmq") == tmp_path / "s" / "logs" / "rabbitmq.log"
-    assert paths.ferretdb_bin == tmp_path / "s" / "bin" / "gw-ferretdb"
-    assert paths.ferretdb_src == tmp_path / "repo" / "deploy" / "local" / "ferretdb"
+    assert paths.store_data == tmp_path / "s" / "store" / "data"
 
 
-# --- FerretDB backend and our PostgreSQL cluster ------------------------------------------
+# --- the local store: built once per machine, outside the work tree ------------------------
 
 
-def test_ferretdb_backend_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert GwSettings().ferretdb_backend == "postgresql"
-    monkeypatch.setenv("GW_FERRETDB_BACKEND", "sqlite")
-    assert GwSettings().ferretdb_backend == "sqlite"
-    monkeypatch.setenv("GW_FERRETDB_BACKEND", "mysql")
-    with pytest.raises(ValidationError):
-        GwSettings()
+def test_store_build_is_cached_per_machine_keyed_by_version(tmp_path: Path) -> None:
+    cache = store_cache_dir(tmp_path / ".cache")
+    assert cache == tmp_path / ".cache" / "gridwhistle" / f"secantus-mdb-{STORE_VERSION}"
+    assert store_cache_dir(tmp_path, "9.9.9") != store_cache_dir(tmp_path)
+    assert store_binary(cache) == cache / "root" / "bin" / "secantusd-rs"
+    argv = cargo_install_argv("/x/cargo", cache)
+    assert argv[:3] == ["/x/cargo", "install", "secantus-mdb"]
+    assert argv[argv.index("--version") + 1] == STORE_VERSION
+    assert {"--locked", "--ignore-rust-version"} <= set(argv)
+    assert argv[argv.index("--root") + 1] == str(cache / "root")
+    env = cargo_build_env(cache, 2)
+    assert env["CARGO_TARGET_DIR"] == str(cache / "target")  # an interrupted build resumes
+    assert (env["CARGO_PROFILE_RELEASE_LTO"], env["CARGO_BUILD_JOBS"]) == ("false", "2")
+
+
+def test_cargo_progress_lines() -> None:
+    assert parse_cargo_progress("   Compiling serde_core v1.0.229") == "serde_core"
+    assert parse_cargo_progress("  Downloaded adler2 v2.0.1") is None
+
+
+def test_store_build_is_skipped_when_the_cache_holds_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = store_cache_dir(tmp_path)
+    store_binary(cache).parent.mkdir(parents=True)
+    store_binary(cache).write_text("built")
+    monkeypatch.setattr(install, "find_cargo", lambda: pytest.fail("cargo must not run"))
+    said: list[str] = []
+    assert not install.cargo_install_store("mongo", cache, log=tmp_path / "b.log", say=said.append)
+    assert said == []
+
+
+def test_store_build_without_cargo_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(install, "find_cargo", lambda: None)
+    with pytest.raises(StackError, match="cargo"):
+        install.cargo_install_store("mongo", store_cache_dir(tmp_path), log=tmp_path / "b.log", say=lambda _: None)
+
+
+def test_store_cache_follows_xdg_cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert install.cache_home() == tmp_path
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert install.cache_home() == Path.home() / ".cache"
 
 
 def _comps(tmp_path: Path, **settings: Any) -> dict[str, Component]:
     return make_components(StackContext(GwSettings(state_dir=tmp_path, **settings), StackPaths(tmp_path, PROJECT_ROOT)))
 
 
-def test_mongo_on_postgresql_depends_on_our_postgres(tmp_path: Path) -> None:
-    comps = _comps(tmp_path)
-    mongo, postgres = comps["mongo"], comps["postgres"]
+def test_mongo_is_the_local_store_with_no_dependency(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    mongo = _comps(tmp_path)["mongo"]
     assert isinstance(mongo, Mongo)
-    assert isinstance(postgres, Postgres)
-    assert mongo.dependencies() == [postgres]
-    assert mongo.identity == "127.0.0.1:27017 (postgresql)"
-    assert mongo.command()[-4:] == ["-handler", "postgresql", "-postgresql-url", postgresql_url()]
-    assert postgres.address_text == "127.0.0.1:5433"
-    assert postgres.is_local()
-
-
-def test_mongo_on_sqlite_needs_no_postgres(tmp_path: Path) -> None:
-    mongo = _comps(tmp_path, ferretdb_backend="sqlite")["mongo"]
     assert mongo.dependencies() == []
-    assert mongo.identity == "127.0.0.1:27017 (sqlite)"
-    assert mongo.command()[-4:] == ["-handler", "sqlite", "-sqlite-dir", str(tmp_path / "ferretdb" / "data")]
+    assert mongo.identity == f"127.0.0.1:27017 (secantus-mdb {STORE_VERSION})"
+    assert mongo.command()[0] == str(store_binary(store_cache_dir(tmp_path / "cache")))
+    assert mongo.command()[-4:] == ["--storage-path", str(tmp_path / "store" / "data"), "--cache-size", "256M"]
 
 
-def _no_running_postgres(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Postgres, "pid", lambda self: None)
-
-
-def test_selection_adds_postgres_only_for_a_local_ferretdb_on_postgresql(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _no_running_postgres(monkeypatch)
-
+def test_selection_of_the_stack(tmp_path: Path) -> None:
     def names(comps: dict[str, Component]) -> list[str]:
         return [c.name for c in core._selected(["mongo"], comps)]
 
-    assert names(_comps(tmp_path)) == ["postgres", "mongo"]
-    assert names(_comps(tmp_path, ferretdb_backend="sqlite")) == ["mongo"]
-    # An external store: neither FerretDB nor PostgreSQL is ours to start.
+    assert names(_comps(tmp_path)) == ["mongo"]
     assert names(_comps(tmp_path, mongo_url="mongodb://db.example:27017")) == ["mongo"]
     assert [c.name for c in core._selected(COMPONENTS, _comps(tmp_path))] == [
         "epmd",
         "rabbitmq",
-        "postgres",
         "mongo",
         "prometheus",
     ]
 
 
-def test_down_and_status_still_cover_a_running_postgres_after_switching_to_sqlite(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(Postgres, "pid", lambda self: 4242)
-    comps = _comps(tmp_path, ferretdb_backend="sqlite")
-    assert [c.name for c in core._selected(["mongo"], comps)] == ["postgres", "mongo"]
-
-
-def test_remote_mongo_is_only_checked_and_starts_no_postgres(
-    ctx: StackContext, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_remote_mongo_is_only_checked_and_builds_nothing(ctx: StackContext, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = GwSettings(state_dir=ctx.paths.state, mongo_url="mongodb://db.example:27017")
     comps = make_components(StackContext(settings, ctx.paths))
     touched: list[str] = []
     monkeypatch.setattr(Mongo, "health", lambda self, timeout=2.0: Health(True, "MongoDB 7.0"))
-    monkeypatch.setattr(Postgres, "install", lambda self: touched.append("install"))
-
-    def probe(self: Postgres, timeout: float = 2.0) -> Health:
-        touched.append("probe")
-        return Health(False, "x")
-
-    monkeypatch.setattr(Postgres, "probe", probe)
+    monkeypatch.setattr(Mongo, "install", lambda self: touched.append("install"))
     assert core.bring_up(comps["mongo"]).action is Action.REMOTE
     assert touched == []
 
 
 def test_pidfile_matches() -> None:
-    assert pidfile_matches(None, "127.0.0.1:27017 (postgresql)")
-    assert pidfile_matches("127.0.0.1:27017 (postgresql)", "127.0.0.1:27017 (postgresql)")
-    assert pidfile_matches("127.0.0.1:27017", "127.0.0.1:27017 (postgresql)")  # older pid file: cannot tell
-    assert not pidfile_matches("127.0.0.1:27017 (sqlite)", "127.0.0.1:27017 (postgresql)")
-    assert not pidfile_matches("127.0.0.1:27018", "127.0.0.1:27017 (postgresql)")
+    wanted = store_identity("127.0.0.1:27017")
+    assert pidfile_matches(None, wanted)
+    assert pidfile_matches(wanted, wanted)
+    assert pidfile_matches("127.0.0.1:27017", wanted)  # older pid file: cannot tell
+    assert not pidfile_matches(store_identity("127.0.0.1:27017", "0.0.1"), wanted)
+    assert not pidfile_matches("127.0.0.1:27018", wanted)
     assert not pidfile_matches("127.0.0.1:6666", "127.0.0.1:7777")
-    assert ferretdb_identity("127.0.0.1:27017", "sqlite") == "127.0.0.1:27017 (sqlite)"
-
-
-def test_postgresql_url() -> None:
-    assert postgresql_url() == "postgres://ferretdb@127.0.0.1:5433/ferretdb"
-    assert postgresql_url("::1", 5434, "r", "d") == "postgres://r@[::1]:5434/d"
-
-
-def test_pick_postgres_version() -> None:
-    assert pick_postgres_version(["15"]) == "15"
-    assert pick_postgres_version(["9.6", "15", "16", "README"]) == "16"
-    assert pick_postgres_version(["15", "16"], data_version="15") == "15"  # the data dir's version wins
-    assert pick_postgres_version(["16"], data_version="15") is None
-    assert pick_postgres_version([]) is None
-
-
-def test_pg_hba_trusts_loopback_tcp_only() -> None:
-    rules = [line.split() for line in render_pg_hba().splitlines() if line and not line.startswith("#")]
-    assert rules == [["local", "all", "all", "peer"], ["host", "all", "all", "127.0.0.1/32", "trust"]]
-
-
-def test_postgres_command_line(tmp_path: Path) -> None:
-    paths = StackPaths(tmp_path / "state", tmp_path)
-    argv = postgres_argv("/usr/lib/postgresql/15/bin", paths)
-    assert argv[:7] == [
-        "setpriv",
-        "--reuid=postgres",
-        "--regid=postgres",
-        "--init-groups",
-        "--",
-        "/usr/lib/postgresql/15/bin/postgres",
-        "-D",
-    ]
-    assert argv[7] == str(tmp_path / "state" / "postgres" / "data")
-    settings = dict(arg.split("=", 1) for arg in argv[9::2])
-    assert argv[8::2] == ["-c"] * len(settings)
-    assert settings == {
-        "listen_addresses": "127.0.0.1",
-        "port": "5433",
-        "unix_socket_directories": str(paths.postgres_run),
-        "hba_file": str(paths.postgres_hba),
-        "max_connections": "200",
-        "shared_buffers": "256MB",
-        "fsync": "off",
-        "synchronous_commit": "off",
-        "full_page_writes": "off",
-    }
-
-
-def test_postgres_drops_a_unix_socket_path_too_long_for_sun_path(tmp_path: Path) -> None:
-    deep = StackPaths(tmp_path / ("d" * UNIX_SOCKET_PATH_MAX), tmp_path)
-    assert "-c" in postgres_argv("/b", deep)
-    assert "unix_socket_directories=" in postgres_argv("/b", deep)
-
-
-def test_initdb_and_psql_run_as_the_postgres_user(tmp_path: Path) -> None:
-    paths = StackPaths(tmp_path, tmp_path)
-    init = initdb_argv("/pg/bin", paths)
-    assert init[:5] == ["runuser", "-u", "postgres", "--", "/pg/bin/initdb"]
-    assert init[5:7] == ["-D", str(paths.postgres_data)]
-    assert "--username=postgres" in init
-    assert "--auth-host=reject" in init
-    psql = psql_argv("/pg/bin")
-    assert psql[:5] == ["runuser", "-u", "postgres", "--", "/pg/bin/psql"]
-    assert psql[psql.index("-h") : psql.index("-h") + 6] == ["-h", "127.0.0.1", "-p", "5433", "-U", "postgres"]
-    assert psql[-2:] == ["-f", "-"]
-
-
-def test_postgres_bootstrap_sql_is_idempotent_and_checked() -> None:
-    sql = render_postgres_bootstrap_sql()
-    assert sql.splitlines() == [
-        "SELECT 'CREATE ROLE ferretdb LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ferretdb')\\gexec",
-        "SELECT 'CREATE DATABASE ferretdb OWNER ferretdb' WHERE NOT EXISTS "
-        "(SELECT FROM pg_database WHERE datname = 'ferretdb')\\gexec",
-    ]
-    with pytest.raises(ValueError, match="plain PostgreSQL identifier"):
-        render_postgres_bootstrap_sql(role="x'; DROP DATABASE y; --")
-
-
-def test_postgres_health_of_a_closed_port() -> None:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    assert health.postgres_health("127.0.0.1", port, "/nonexistent/pg_isready", timeout=0.5) == Health(
-        False, "connection refused"
-    )
-
-
-def test_postgres_paths(tmp_path: Path) -> None:
-    paths = StackPaths(tmp_path / "s", tmp_path)
-    assert paths.postgres_data == tmp_path / "s" / "postgres" / "data"
-    assert paths.postgres_run == tmp_path / "s" / "postgres" / "run"
-    assert paths.postgres_hba == tmp_path / "s" / "postgres" / "pg_hba.conf"
 
 
 # --- shipped files ------------------------------------------------------------------------
@@ -454,29 +346,6 @@ def test_prometheus_config_scrapes_services_and_rabbitmq() -> None:
         "rabbitmq": ("/metrics", ["127.0.0.1:15692"]),
         "rabbitmq-per-object": ("/metrics/per-object", ["127.0.0.1:15692"]),
     }
-
-
-def test_ferretdb_launcher_sources() -> None:
-    src = PROJECT_ROOT / "deploy" / "local" / "ferretdb"
-    go_mod = (src / "go.mod").read_text()
-    assert go_mod.startswith("module gridwhistle/deploy/local/ferretdb\n")
-    assert "\ngo 1.24\n" in go_mod
-    assert "github.com/FerretDB/FerretDB v1.24.2" in go_mod
-    assert "github.com/FerretDB/FerretDB v1.24.2 h1:" in (src / "go.sum").read_text()
-    main = (src / "main.go").read_text()
-    for needle in (
-        '"listen"',
-        '"sqlite-dir"',
-        '"handler", "postgresql"',  # the default backend
-        '"postgresql-url"',
-        'case "postgresql":',
-        'case "sqlite":',
-        "signal.NotifyContext",
-    ):
-        assert needle in main
-
-
-# --- parsing /proc, epmd, logs ------------------------------------------------------------
 
 
 def test_parse_cmdline_and_environ() -> None:
@@ -528,12 +397,12 @@ def test_read_tail_of_missing_and_big_files(tmp_path: Path) -> None:
 
 
 def _sig(**changes: Any) -> ProcSignature:
-    fields: dict[str, Any] = {"component": "mongo", "owner": "/repo/.state", "programs": frozenset({"gw-ferretdb"})}
+    fields: dict[str, Any] = {"component": "mongo", "owner": "/repo/.state", "programs": frozenset({"secantusd-rs"})}
     return ProcSignature(**{**fields, **changes})
 
 
 def test_signature_needs_program_and_markers() -> None:
-    cmd = ["/repo/.state/bin/gw-ferretdb", "-listen", "127.0.0.1:27017"]
+    cmd = ["/root/.cache/gridwhistle/s/root/bin/secantusd-rs", "--port", "27017"]
     env = {ENV_OWNER: "/repo/.state", ENV_COMPONENT: "mongo"}
     assert _sig().matches(cmd, env)
     assert not _sig().matches(cmd, {**env, ENV_OWNER: "/other/.state"})
@@ -550,9 +419,9 @@ def test_signature_accepts_script_under_interpreter() -> None:
 
 
 def test_signature_without_readable_environ_falls_back_to_cmdline() -> None:
-    cmd = ["/repo/.state/bin/gw-ferretdb", "-sqlite-dir", "/repo/.state/ferretdb/data"]
+    cmd = ["/c/bin/secantusd-rs", "--storage-path", "/repo/.state/store/data"]
     assert _sig().matches(cmd, None)
-    assert not _sig().matches(["/opt/gw-ferretdb", "-sqlite-dir", "/elsewhere"], None)
+    assert not _sig().matches(["/opt/secantusd-rs", "--storage-path", "/elsewhere"], None)
 
 
 def test_pidfile_roundtrip(tmp_path: Path) -> None:
@@ -624,31 +493,6 @@ def test_apt_lists_present() -> None:
     assert apt_lists_present(["deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages"])
     assert apt_lists_present(["x_binary-amd64_Packages.lz4"])
     assert not apt_lists_present(["lock", "partial", "x_InRelease"])
-
-
-def test_needs_rebuild() -> None:
-    assert needs_rebuild(None, [1.0])
-    assert needs_rebuild(5.0, [1.0, 6.0])
-    assert not needs_rebuild(5.0, [1.0, 5.0])
-
-
-def test_go_build_skipped_when_binary_is_newer(tmp_path: Path) -> None:
-    src = tmp_path / "src"
-    src.mkdir()
-    for name in ("main.go", "go.mod", "go.sum"):
-        (src / name).write_text("x")
-        os.utime(src / name, (1_000, 1_000))
-    binary = tmp_path / "bin" / "gw-ferretdb"
-    binary.parent.mkdir()
-    binary.write_text("built")
-    said: list[str] = []
-    assert not install.go_build("mongo", src, binary, log=tmp_path / "b.log", say=said.append)
-    assert said == []
-
-
-def test_go_build_reports_missing_sources(tmp_path: Path) -> None:
-    with pytest.raises(StackError, match="sources missing"):
-        install.go_build("mongo", tmp_path, tmp_path / "bin", log=tmp_path / "b.log", say=lambda _: None)
 
 
 # --- orchestration with a fake component --------------------------------------------------
@@ -740,7 +584,7 @@ class FakeWithDependency(FakeComponent):
 
     @property
     def identity(self) -> str:
-        return f"{self.address_text} (postgresql)"
+        return f"{self.address_text} (v2)"
 
     def dependencies(self) -> list[Component]:
         return [self.dependency]
@@ -754,12 +598,10 @@ def test_bring_up_of_a_running_component_brings_its_dependency_up_first(ctx: Sta
     assert (result.action, recorded) == (Action.OURS_RUNNING, ["fake:ours-running"])
 
 
-def test_bring_up_notices_a_changed_backend(ctx: StackContext) -> None:
-    procs.write_pidfile(ctx.paths.pidfile("fake"), 99, "127.0.0.1:7777 (sqlite)")
+def test_bring_up_notices_a_changed_version(ctx: StackContext) -> None:
+    procs.write_pidfile(ctx.paths.pidfile("fake"), 99, "127.0.0.1:7777 (v1)")
     comp = FakeWithDependency(ctx, FakeComponent(ctx, ours=7, ok=True), ours=99, ok=True)
-    with pytest.raises(
-        StackError, match=r"serves 127\.0\.0\.1:7777 \(sqlite\) but the configuration now says .*postgresql"
-    ):
+    with pytest.raises(StackError, match=r"serves 127\.0\.0\.1:7777 \(v1\) but the configuration now says .*v2"):
         core.bring_up(comp)
     procs.write_pidfile(ctx.paths.pidfile("fake"), 99, "127.0.0.1:7777")  # older pid file: reused
     assert core.bring_up(comp).action is Action.OURS_RUNNING
@@ -783,7 +625,6 @@ def test_cli_rejects_unknown_component() -> None:
 
 def test_exact_selection_names_only_what_was_asked_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``gridwhistle run`` stops exactly the components it started, not their dependencies."""
-    _no_running_postgres(monkeypatch)
     comps = _comps(tmp_path)
     assert [c.name for c in core._selected(["mongo"], comps, exact=True)] == ["mongo"]
     assert [c.name for c in core._selected(["prometheus", "epmd"], comps, exact=True)] == ["epmd", "prometheus"]
