@@ -37,8 +37,9 @@ def create_app(
     """The dispatch app; the rules are validated here, so a bad rules file fails at start."""
     settings = settings or DispatchSettings()
     runtime = build_runtime(settings, SERVICE, registry=registry)
+    store = CaseStore(runtime.db)
     deps = DispatchDeps(
-        store=CaseStore(runtime.db),
+        store=store,
         broker=runtime.broker,
         rules=load_rules(settings.rules_path, runtime.registry),
         registry=runtime.registry,
@@ -51,7 +52,7 @@ def create_app(
     register_subscribers(runtime.broker, deps, prefetch=settings.prefetch)
 
     async def on_started(rt: ServiceRuntime) -> None:
-        await deps.store.ensure_indexes()
+        await store.ensure_indexes()
         if sweeper:
             rt.background.append(asyncio.create_task(run_sweeper(deps, settings.sweep_interval)))
 

@@ -1,10 +1,9 @@
-"""Dispatch use cases: load a case, decide (pure), win the next version, publish, apply, drain.
+"""Dispatch use cases: load a case, decide (pure), win the next version, publish, drain.
 
-Crash safety without transactions: a transition and its outbox are one inserted journal entry
-(see ``store``). Events are published before the case document is written, so a case that shows
-a message as handled has had its events confirmed by the broker; an entry left in flight is
-finished (published again, applied) by the redelivered message, the next writer, or the sweeper.
-Consumers dedupe by ``message_id``.
+The unit of work (``run_step``): a transition and its events are one optimistic write of the
+case document (see ``store``); the events are then published (confirmed) and the outbox cleared.
+A transition left in flight by a crash is published by the next message for that matter, or by
+the sweeper, once it is older than the grace period. Consumers dedupe by ``message_id``.
 """
 
 from __future__ import annotations
@@ -15,12 +14,10 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from uuid import uuid4
 
 from services.dispatch import machine, routing
 from services.dispatch.case import Case as CaseModel
 from services.dispatch.routing import Context, Transition
-from services.dispatch.store import Entry, entry_id
 from shared import topology
 from shared.broker import publish_confirmed, publish_event
 from shared.contracts import EVENT_ADAPTER, MatterDispatched, MatterEscalated
@@ -34,14 +31,14 @@ if TYPE_CHECKING:
     from services.dispatch.case import Case
     from services.dispatch.metrics import DispatchMetrics
     from services.dispatch.rules import RuleBook
-    from services.dispatch.store import CaseStore
+    from services.dispatch.store import CaseRepository, StoredCase
     from shared.contracts import AnyCommand, MatterReported
     from shared.registry import Registry
 
 log = logging.getLogger("gridwhistle.dispatch.handlers")
 
 
-SWEEP_FINISH_TIMEOUT = 15.0
+SWEEP_FINISH_TIMEOUT = 5.0
 """Seconds a sweep pass in progress gets to finish at shutdown."""
 
 
@@ -55,7 +52,7 @@ class ConcurrencyExhaustedError(RuntimeError):
 
 @dataclass
 class DispatchDeps:
-    store: CaseStore
+    store: CaseRepository
     broker: RabbitBroker
     rules: RuleBook
     registry: Registry
@@ -96,10 +93,16 @@ async def publish_outbox(deps: DispatchDeps, outbox: list[dict[str, Any]]) -> No
         raise
 
 
-async def finish(deps: DispatchDeps, entry: Entry) -> None:
-    """Publish an entry's events and apply it (idempotent: anyone may finish anyone's entry)."""
-    await publish_outbox(deps, entry.outbox)
-    await deps.store.apply(entry)
+async def send_outbox(deps: DispatchDeps, matter_id: str, version: int, outbox: list[dict[str, Any]]) -> None:
+    """Publish a committed version's events, then clear its outbox (anyone may send anyone's outbox)."""
+    if outbox:
+        await publish_outbox(deps, outbox)
+        await deps.store.outbox_sent(matter_id, version)
+
+
+async def finish_stalled(deps: DispatchDeps, stored: StoredCase) -> None:
+    """Send the outbox of a transition whose writer died (older than the grace period)."""
+    await send_outbox(deps, stored.case.matter_id, stored.case.version, stored.outbox)
 
 
 def _count(deps: DispatchDeps, transition: Transition) -> None:
@@ -117,33 +120,32 @@ async def run_step(
     matter_id: str,
     step: Callable[[Case | None, Context], Transition],
     *,
-    trigger: str = "",
     drain: bool = True,
 ) -> Transition:
     """Load, decide, win the next version (optimistic: on a lost race decide again), publish,
-    apply, then retry parked commands. ``trigger``: the message id being handled."""
+    then retry parked commands."""
     for attempt in range(deps.max_retries):
-        case = await deps.store.load(matter_id)
+        stored = await deps.store.load(matter_id)
         ctx = deps.context()
+        if stored is not None and stored.in_flight:  # the last transition's events are not sent yet
+            if stored.committed_at is None or stored.committed_at <= ctx.now - deps.outbox_grace:
+                await finish_stalled(deps, stored)  # its writer died
+            else:  # its writer is sending them: give it a moment
+                await asyncio.sleep(min(0.25, 0.002 * 2 ** min(attempt, 7)) * (0.5 + random.random()))
+            continue
+        case = stored.case if stored is not None else None
         transition = step(case, ctx)
         if not transition.changes:
             return transition
+        previous = case.version if case else 0
         new = transition.case
-        new.version = (case.version if case else 0) + 1
+        new.version = previous + 1
         new.next_deadline = new.compute_next_deadline(deps.park_timeout)
-        entry = Entry(new, outbox_entries(transition), uuid4().hex, trigger, ctx.now)
-        holder = await deps.store.commit(entry)
-        if holder is not None:  # the version is taken
-            # Finish another writer's entry only once it is older than the grace period: its writer
-            # died. Two writers applying one entry at once could, on FerretDB (no atomic update),
-            # leave the case behind its journal.
-            if not holder.done and holder.committed_at <= ctx.now - deps.outbox_grace:
-                await finish(deps, holder)
-            elif not holder.done:  # in flight: wait for its writer (long enough to outlast the grace period)
-                await asyncio.sleep(min(0.25, 0.002 * 2 ** min(attempt, 7)) * (0.5 + random.random()))
-            continue
+        outbox = outbox_entries(transition)
+        if not await deps.store.commit(previous, new, outbox, ctx.now):
+            continue  # another writer won this version: decide again on what it wrote
         _count(deps, transition)
-        await finish(deps, entry)
+        await send_outbox(deps, matter_id, new.version, outbox)
         if drain and transition.outcome in ("applied", "rejected"):
             await drain_parked(deps, matter_id)
         return transition
@@ -173,7 +175,7 @@ async def on_matter_reported(deps: DispatchDeps, reported: MatterReported) -> Tr
     def step(case: Case | None, ctx: Context) -> Transition:
         return routing.on_reported(case, reported, ctx)
 
-    transition = await run_step(deps, str(reported.matter_id), step, trigger=str(reported.message_id))
+    transition = await run_step(deps, str(reported.matter_id), step)
     log.debug("matter reported", extra={**reported.log_fields(), "outcome": transition.outcome})
     return transition
 
@@ -184,7 +186,7 @@ async def on_command(deps: DispatchDeps, command: AnyCommand) -> Transition:
     def step(case: Case | None, ctx: Context) -> Transition:
         return machine.decide(case or CaseModel(matter_id=str(command.matter_id)), command, ctx)
 
-    transition = await run_step(deps, str(command.matter_id), step, trigger=str(command.message_id))
+    transition = await run_step(deps, str(command.matter_id), step)
     if transition.outcome == "duplicate":
         deps.metrics.commands.labels(command.command_type, "duplicate").inc()
     log.debug(
@@ -211,21 +213,14 @@ def _sweep_step(case: Case | None, ctx: Context) -> Transition:
 
 
 async def sweep_once(deps: DispatchDeps) -> int:
-    """One pass: finish entries whose writer died, tombstone applied ones, escalate what is
-    overdue, expire parked commands. One failing case is logged and skipped, not the pass."""
+    """One pass: send outboxes whose writer died, escalate what is overdue, expire parked
+    commands. One failing case is logged and skipped, not the pass."""
     changed = 0
     now = deps.clock()
-    applied: list[str] = []
-    entries = await deps.store.open_entries()
-    versions = await deps.store.versions({e.case.matter_id for e in entries}) if entries else {}
-    for entry in entries:
-        if versions.get(entry.case.matter_id, 0) >= entry.case.version:
-            applied.append(entry_id(entry.case.matter_id, entry.case.version))
-        elif entry.committed_at <= now - deps.outbox_grace and await _guarded(  # its writer died: finish it
-            entry.case.matter_id, finish(deps, entry)
-        ):
+    for matter_id in await deps.store.stalled(now - deps.outbox_grace):
+        stored = await deps.store.load(matter_id)
+        if stored is not None and stored.in_flight and await _guarded(matter_id, finish_stalled(deps, stored)):
             changed += 1
-    await deps.store.tombstone(applied)
     for matter_id in await deps.store.due(now):
         if await _guarded(matter_id, run_step(deps, matter_id, _sweep_step)):
             changed += 1
@@ -248,8 +243,8 @@ async def run_sweeper(deps: DispatchDeps, interval: float) -> None:
         try:
             await asyncio.shield(sweep)
         except asyncio.CancelledError:
-            # Shutdown: let the pass finish (bounded) so no store cursor is left half-read —
-            # FerretDB never ends an abandoned cursor's SELECT, which then holds its table.
+            # Shutdown: let a pass in progress finish its case (bounded) rather than cut a
+            # transition between its write and its publish (that one would wait for the grace period).
             await asyncio.wait([sweep], timeout=SWEEP_FINISH_TIMEOUT)
             raise
         except Exception as error:  # keep sweeping; the next pass retries

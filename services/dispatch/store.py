@@ -1,31 +1,24 @@
-"""MongoDB access of dispatch: the case documents and a journal of transitions.
+"""MongoDB access of dispatch: one document per case, written by optimistic concurrency on ``version``.
 
-FerretDB v1 (the local store) runs a filtered update as read-then-write without a lock, so an
-update filtered on ``version`` is NOT a compare-and-swap there; only an insert is atomic (the
-unique ``_id``). And its SQLite backend does not use the ``_id`` index for lookups (the index
-expression differs from the query's), so every lookup scans its collection: keep collections
-small and documents lean.
+A transition from version v to v+1 is one atomic single-document write filtered on ``version: v``
+(an insert for the first version: the unique ``_id`` decides): of two writers of one version
+exactly one wins, the loser re-reads and decides again. The same write stores the transition's
+events as the case's ``outbox`` (the transactional outbox pattern, in one document): after the
+broker confirmed them, the outbox is cleared by a second write filtered on the new version.
 
-So a transition from version v to v+1 *inserts* ``case_journal/{matter_id}:{v+1}`` holding the
-new state and its events (the outbox): of two writers of one version exactly one wins, the
-loser re-reads and decides again. The winner publishes the events, writes ``cases/{matter_id}``
-(filtered on version v) and shrinks its journal entry to a tombstone (entries are never deleted,
-so a slot can never be won twice). An entry left in flight by a crash is finished by whoever
-meets it: the redelivered message, a later writer, or the sweeper after a grace period.
+A case whose outbox is not empty has a transition in flight; nobody decides on it until the
+outbox was published (by its writer, or, after a grace period, by whoever meets it: the next
+message for that matter or the sweeper). So the events of v+1 are always on the broker before
+v+2 is decided, and a crash between the write and the publish loses nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import random
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 
-from pymongo import ASCENDING
-from pymongo.errors import AutoReconnect, DuplicateKeyError, OperationFailure
+from pymongo import ASCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError
 
 from services.dispatch.case import Case
 from shared.read_models import CASES
@@ -37,149 +30,100 @@ if TYPE_CHECKING:
 
     from shared.mongo import MongoDoc
 
-T = TypeVar("T")
-
-BUSY_RETRIES = 30
-"""FerretDB's SQLite backend answers concurrent writers with SQLITE_BUSY; retry here instead of
-spending the message's deliveries (a failed insert or replace wrote nothing, so retrying is safe)."""
-
-CASE_JOURNAL = "case_journal"
-"""Dispatch-private: one entry per committed transition (in flight: state + outbox; then a tombstone)."""
-
-
-def is_busy(error: BaseException) -> bool:
-    if isinstance(error, AutoReconnect):
-        return True
-    text = str(error)
-    return isinstance(error, OperationFailure) and ("SQLITE_BUSY" in text or "database is locked" in text)
-
-
-async def retry_busy(operation: Callable[[], Awaitable[T]]) -> T:
-    """Run a store call, retrying (jittered backoff, bounded) while the store reports it is busy."""
-    for attempt in range(BUSY_RETRIES):
-        try:
-            return await operation()
-        except (OperationFailure, AutoReconnect) as error:
-            if not is_busy(error) or attempt == BUSY_RETRIES - 1:
-                raise
-            await asyncio.sleep(min(0.05, 0.002 * 2 ** min(attempt, 5)) * (0.5 + random.random()))
-    raise AssertionError("unreachable")
-
-
-def entry_id(matter_id: str, version: int) -> str:
-    return f"{matter_id}:{version:06d}"
+CASE_INDEXES = [
+    IndexModel([("next_deadline", ASCENDING)], name="next_deadline", sparse=True),
+    IndexModel([("outbox_since", ASCENDING)], name="outbox_since", sparse=True),
+]
 
 
 @dataclass(frozen=True)
-class Entry:
-    """A journal entry: the transition to ``case.version`` and the events it publishes."""
+class StoredCase:
+    """A case as stored: its state, and the events of its last transition not yet confirmed sent."""
 
     case: Case
     outbox: list[dict[str, Any]]
-    txn: str  # unique per attempt
-    trigger: str  # the message id that caused it ("" for the sweeper)
-    committed_at: datetime
-    done: bool = False
+    committed_at: datetime | None
 
-    def document(self) -> dict[str, Any]:
-        return {
-            "_id": entry_id(self.case.matter_id, self.case.version),
-            "matter_id": self.case.matter_id,
-            "version": self.case.version,
-            "txn": self.txn,
-            "trigger": self.trigger,
-            "committed_at": self.committed_at,
-            "done": self.done,
-            "case": self.case.to_document(),
-            "outbox": self.outbox,
-        }
-
-    @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> Entry:
-        case = Case.model_validate(doc["case"]) if doc.get("case") else Case(matter_id=doc["matter_id"])
-        return cls(
-            case,
-            list(doc.get("outbox") or []),
-            doc["txn"],
-            doc.get("trigger", ""),
-            doc["committed_at"],
-            bool(doc.get("done")),
-        )
+    @property
+    def in_flight(self) -> bool:
+        return bool(self.outbox)
 
 
-# The sweeper's scans read to the end and cut in Python, never with ``.limit()``: FerretDB v1.24
-# evaluates these filters in Go over a streaming SELECT and, when a limit is reached first,
-# stops reading without ending the query — it then sits in ``ClientWrite`` holding its table's
-# lock for good (seen: a test's DROP of the database waited forever behind two of them).
+class CaseRepository(Protocol):
+    """The port dispatch's unit of work uses (``CaseStore`` on MongoDB, a dict in unit tests)."""
+
+    async def load(self, matter_id: str) -> StoredCase | None: ...
+
+    async def commit(
+        self, previous_version: int, case: Case, outbox: list[dict[str, Any]], committed_at: datetime
+    ) -> bool: ...
+
+    async def outbox_sent(self, matter_id: str, version: int) -> None: ...
+
+    async def due(self, now: datetime, limit: int = 500) -> list[str]: ...
+
+    async def stalled(self, committed_before: datetime, limit: int = 500) -> list[str]: ...
+
+    async def snapshot(self, matter_id: str) -> Case | None: ...
+
+
+def case_document(case: Case, outbox: list[dict[str, Any]], committed_at: datetime) -> MongoDoc:
+    body: MongoDoc = {"_id": case.matter_id, **case.to_document(), "outbox": outbox, "committed_at": committed_at}
+    if outbox:  # only cases with a transition in flight are in the (sparse) index
+        body["outbox_since"] = committed_at
+    if body.get("next_deadline") is None:
+        body.pop("next_deadline", None)
+    return body
+
+
+def stored_case(doc: MongoDoc) -> StoredCase:
+    return StoredCase(Case.model_validate(doc), list(doc.get("outbox") or []), doc.get("committed_at"))
 
 
 class CaseStore:
     def __init__(self, db: AsyncDatabase[MongoDoc]) -> None:
         self.cases = db[CASES]
-        self.journal = db[CASE_JOURNAL]
 
     async def ensure_indexes(self) -> None:
-        await self.cases.create_index([("next_deadline", ASCENDING)], name="next_deadline")
-        await self.journal.create_index([("done", ASCENDING)], name="done")
+        await self.cases.create_indexes(CASE_INDEXES)
 
-    async def load(self, matter_id: str) -> Case | None:
-        doc = await retry_busy(lambda: self.cases.find_one({"_id": matter_id}))
-        return None if doc is None else Case.model_validate(doc)
+    async def load(self, matter_id: str) -> StoredCase | None:
+        doc = await self.cases.find_one({"_id": matter_id})
+        return None if doc is None else stored_case(doc)
 
-    async def commit(self, entry: Entry) -> Entry | None:
-        """Insert the entry; None when it won its version, else the entry that holds it."""
-        document = entry.document()
-        try:
-            await retry_busy(lambda: self.journal.insert_one(document))
-        except DuplicateKeyError:
-            existing = await retry_busy(lambda: self.journal.find_one({"_id": document["_id"]}))
-            if existing is None:  # cannot happen (entries are never deleted); let the caller retry
-                return entry
-            return Entry.from_document(existing)
-        return None
+    async def commit(
+        self, previous_version: int, case: Case, outbox: list[dict[str, Any]], committed_at: datetime
+    ) -> bool:
+        """Write ``case`` (version ``previous_version + 1``) with its outbox; False when another writer won."""
+        body = case_document(case, outbox, committed_at)
+        if previous_version == 0:
+            try:
+                await self.cases.insert_one(body)
+            except DuplicateKeyError:
+                return False
+            return True
+        result = await self.cases.replace_one({"_id": case.matter_id, "version": previous_version}, body)
+        return result.matched_count == 1
 
-    async def apply(self, entry: Entry) -> None:
-        """Write the case (one write per transition besides the entry; the sweeper tombstones
-        applied entries in batches).
-
-        A plain write by ``_id`` (the one filter FerretDB pushes down): nobody can commit version
-        v+1 before this write of version v landed (their insert of v finds this entry in flight),
-        and a dead writer's entry is finished only after a grace period, so writes do not race.
-        """
-        case = entry.case
-        body = {**case.to_document(), "txn": entry.txn, "committed_at": entry.committed_at}
-        # DuplicateKeyError: a concurrent first write of this same entry created the document
-        with contextlib.suppress(DuplicateKeyError):
-            await retry_busy(partial(self.cases.replace_one, {"_id": case.matter_id}, body, upsert=True))
-
-    async def tombstone(self, entry_ids: list[str]) -> None:
-        """Shrink applied entries (their slot stays taken: a version is never won twice)."""
-        if entry_ids:
-            await retry_busy(
-                partial(
-                    self.journal.update_many,
-                    {"_id": {"$in": entry_ids}},
-                    {"$set": {"done": True}, "$unset": {"case": "", "outbox": ""}},
-                )
-            )
+    async def outbox_sent(self, matter_id: str, version: int) -> None:
+        """The broker confirmed the outbox of ``version``: clear it (a no-op if a later version exists)."""
+        await self.cases.update_one(
+            {"_id": matter_id, "version": version}, {"$set": {"outbox": []}, "$unset": {"outbox_since": ""}}
+        )
 
     async def due(self, now: datetime, limit: int = 500) -> list[str]:
         """Cases with an escalation level or a parked command's timeout due."""
-        cursor = self.cases.find({"next_deadline": {"$lte": now}}, {"_id": 1})
-        return [str(doc["_id"]) async for doc in cursor][:limit]
+        cursor = self.cases.find({"next_deadline": {"$lte": now}}, {"_id": 1}).sort("next_deadline", 1).limit(limit)
+        return [str(doc["_id"]) async for doc in cursor]
 
-    async def versions(self, matter_ids: set[str]) -> dict[str, int]:
-        """Current version of each case (one pass over ``cases``, not one lookup per case)."""
-        cursor = self.cases.find({"_id": {"$in": sorted(matter_ids)}}, {"version": 1}).batch_size(len(matter_ids) + 1)
-        return {str(doc["_id"]): int(doc.get("version", 0)) async for doc in cursor}
-
-    async def open_entries(self, limit: int = 2000) -> list[Entry]:
-        """Entries not yet tombstoned: in flight, or applied since the last sweep."""
-        cursor = self.journal.find({"done": False})
-        return [Entry.from_document(doc) async for doc in cursor][:limit]
+    async def stalled(self, committed_before: datetime, limit: int = 500) -> list[str]:
+        """Cases whose outbox was written before ``committed_before`` and is still not sent (a writer died)."""
+        cursor = self.cases.find({"outbox_since": {"$lte": committed_before}}, {"_id": 1}).limit(limit)
+        return [str(doc["_id"]) async for doc in cursor]
 
     async def snapshot(self, matter_id: str) -> Case | None:
-        return await self.load(matter_id)
+        stored = await self.load(matter_id)
+        return None if stored is None else stored.case
 
     async def all_cases(self) -> list[Case]:
         """Every case (tools and tests; O(cases))."""

@@ -6,12 +6,13 @@ Run it with ``python -m services.stats.app`` or ``gridwhistle stats serve``.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from services.stats.api import router as api_router
+from services.stats.batcher import EventBatcher
 from services.stats.config import StatsSettings
-from services.stats.handlers import Applied, when_event_arrives_update_read_models
+from services.stats.handlers import when_events_arrive_update_read_models
 from services.stats.metrics import EventMetrics, MetricsRefresher
 from services.stats.store import StatsStore
 from services.stats.subscribers import build_router
@@ -19,6 +20,8 @@ from shared.logging import configure_logging
 from shared.service import build_runtime, connect_with_retry, create_service_app, serve
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from fastapi import FastAPI
 
     from shared.contracts import AnyEvent
@@ -37,17 +40,26 @@ class StatsService:
     store: StatsStore
     event_metrics: EventMetrics
     refresher: MetricsRefresher
-    slots: asyncio.Semaphore
+    batcher: EventBatcher[AnyEvent] = field(init=False)
 
-    async def on_event(self, event: AnyEvent) -> Applied:
-        async with self.slots:  # prefetch keeps messages ready; this bounds the concurrent writers
-            return await when_event_arrives_update_read_models(
-                event,
-                store=self.store,
-                registry=self.runtime.registry,
-                zone=self.settings.zone,
-                observer=self.event_metrics,
-            )
+    def __post_init__(self) -> None:
+        batcher = EventBatcher(
+            self.apply_events, key=lambda e: str(e.message_id), max_batch=self.settings.stats_batch_max
+        )
+        object.__setattr__(self, "batcher", batcher)
+
+    async def apply_events(self, events: Sequence[AnyEvent]) -> set[str]:
+        return await when_events_arrive_update_read_models(
+            events,
+            store=self.store,
+            registry=self.runtime.registry,
+            zone=self.settings.zone,
+            observer=self.event_metrics,
+        )
+
+    async def on_event(self, event: AnyEvent) -> bool:
+        """Applied with the batch it joins; acknowledged (by returning) only once that batch committed."""
+        return await self.batcher.apply(event)
 
     async def on_started(self, runtime: ServiceRuntime) -> None:
         await connect_with_retry("mongodb indexes", self.store.ensure_indexes)
@@ -71,9 +83,8 @@ def create_app(settings: StatsSettings | None = None, *, registry: Registry | No
             interval=settings.stats_refresh_seconds,
             timeout=settings.stats_management_timeout,
         ),
-        slots=asyncio.Semaphore(settings.stats_concurrency),
     )
-    runtime.broker.include_router(build_router(service.on_event, prefetch=settings.prefetch))
+    runtime.broker.include_router(build_router(service.on_event, prefetch=settings.stats_prefetch))
     app = create_service_app(runtime, title="Gridwhistle stats", on_started=service.on_started)
     app.include_router(api_router)
     app.state.stats = service

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
 
 import aio_pika
 import typer
@@ -52,35 +51,22 @@ async def _live_consumers(settings: StatsSettings) -> int:
 
 
 @stats_app.command("rebuild")
-def rebuild_command(
-    live: Annotated[
-        bool,
-        typer.Option(
-            "--live",
-            help="Rebuild while stats consumers run (rebuild-and-catch-up). Safe on MongoDB; on FerretDB 1.x "
-            "concurrent updates of one document can lose writes, so stop the stats service first there.",
-        ),
-    ] = False,
-) -> None:
-    """Replay event_log into fresh collections, swap them in, catch up on events logged meanwhile."""
+def rebuild_command() -> None:
+    """Replay event_log into fresh collections and swap them in. Stop the stats service first:
+    events published meanwhile wait in the durable stats.events queue and are applied once it
+    starts again (refused while a consumer is on that queue)."""
     settings = StatsSettings()
     configure_logging("stats", level="WARNING", fmt="console")
     console = Console(stderr=True)
-    if not live:
-        try:
-            consumers = asyncio.run(_live_consumers(settings))
-        except Exception as error:  # no broker, or no queue yet: nothing is consuming
-            console.print(f"(could not read the {STATS_EVENTS.name} consumers: {type(error).__name__})")
-            consumers = 0
-        if consumers:
-            console.print(
-                f"[red]{consumers} consumer(s) on {STATS_EVENTS.name}[/]: stop the stats service, or pass --live"
-            )
-            raise typer.Exit(2)
+    try:
+        consumers = asyncio.run(_live_consumers(settings))
+    except Exception as error:  # no broker, or no queue yet: nothing is consuming
+        console.print(f"(could not read the {STATS_EVENTS.name} consumers: {type(error).__name__})")
+        consumers = 0
+    if consumers:
+        console.print(f"[red]{consumers} consumer(s) on {STATS_EVENTS.name}[/]: stop the stats service first")
+        raise typer.Exit(2)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
         report = asyncio.run(_rebuild(settings, progress))
-    console.print(
-        f"rebuilt from {report.events} events: {report.matters} matters, {report.buckets} day buckets, "
-        f"{report.caught_up} events caught up"
-    )
+    console.print(f"rebuilt from {report.events} events: {report.matters} matters, {report.buckets} day buckets")

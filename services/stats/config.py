@@ -21,11 +21,11 @@ class StatsSettings(GwSettings):
     stats_refresh_seconds: float = Field(
         5.0, gt=0, le=300, description="How often the read-model and queue-depth metric snapshots refresh"
     )
-    stats_concurrency: int = Field(
-        16,
-        ge=1,
-        le=256,
-        description="Events applied at once per process (writes to one document still go one at a time)",
+    stats_prefetch: int = Field(
+        256, ge=1, le=4096, description="Unacknowledged events one stats process holds (what a batch can draw on)"
+    )
+    stats_batch_max: int = Field(
+        128, ge=1, le=1000, description="Most events applied in one transaction (a quiet queue gives batches of one)"
     )
     stats_management_timeout: float = Field(
         2.0, gt=0, le=30, description="Timeout of one RabbitMQ management API read (queue depths)"

@@ -1,17 +1,17 @@
-"""What stats does with an event: log it, count it, fold it into its matter. It decides nothing."""
+"""What stats does with events: log them, count them, fold them into their matters. It decides nothing."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from services.stats.effects import counter_update
+from services.stats.store import Effect
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import tzinfo
 
-    from services.stats.effects import CounterUpdate
     from shared.contracts import AnyEvent
     from shared.registry import Registry
 
@@ -19,13 +19,9 @@ log = logging.getLogger("gridwhistle.stats.handlers")
 
 
 class EventStore(Protocol):
-    """The three idempotent writes of ``services.stats.store.StatsStore`` (a fake in unit tests)."""
+    """``services.stats.store.StatsStore``'s one write (a fake in unit tests)."""
 
-    async def log_event(self, event: AnyEvent) -> bool: ...
-
-    async def apply_counters(self, update: CounterUpdate, message_id: str) -> bool: ...
-
-    async def apply_to_matter(self, event: AnyEvent) -> bool: ...
+    async def apply_batch(self, effects: Sequence[Effect]) -> set[str]: ...
 
 
 class ApplyObserver(Protocol):
@@ -34,45 +30,25 @@ class ApplyObserver(Protocol):
     def event_duplicate(self) -> None: ...
 
 
-@dataclass(frozen=True)
-class Applied:
-    """What one delivery changed (all False: a complete duplicate)."""
-
-    logged: bool
-    counted: bool
-    folded: bool
-
-    @property
-    def changed(self) -> bool:
-        return self.logged or self.counted or self.folded
-
-
-async def when_event_arrives_update_read_models(
-    event: AnyEvent,
+async def when_events_arrive_update_read_models(
+    events: Sequence[AnyEvent],
     *,
     store: EventStore,
     registry: Registry,
     zone: tzinfo,
     observer: ApplyObserver | None = None,
-) -> Applied:
-    """Apply an event exactly once in effect, whatever was done by an earlier (crashed) delivery.
-
-    Each step is repeat-safe on its own, so every step runs on every delivery: a duplicate of a
-    logged event may still have effects missing when the earlier delivery died half-way.
-    """
-    message_id = str(event.message_id)
-    logged = await store.log_event(event)
-    counted = await store.apply_counters(counter_update(event, registry, zone), message_id)
-    folded = await store.apply_to_matter(event)
-    applied = Applied(logged, counted, folded)
+) -> set[str]:
+    """Apply a batch of events exactly once in effect; returns the message ids applied now
+    (the others had been applied before: a redelivery or a duplicate)."""
+    effects = [Effect(event, counter_update(event, registry, zone)) for event in events]
+    applied = await store.apply_batch(effects)
     if observer is not None:
-        if applied.changed:
-            observer.event_applied(event.event_type)
-        else:
-            observer.event_duplicate()
-    if not logged:
-        log.debug(
-            "event seen before",
-            extra={"matter_id": str(event.matter_id), "message_id": message_id, "completed": counted or folded},
-        )
+        for event in events:
+            if str(event.message_id) in applied:
+                observer.event_applied(event.event_type)
+            else:
+                observer.event_duplicate()
+    duplicates = len(events) - len(applied)
+    if duplicates:
+        log.debug("events seen before", extra={"duplicates": duplicates, "batch": len(events)})
     return applied

@@ -3,17 +3,13 @@
 Replay: the log is read in ``(matter_id, sequence, occurred_at)`` order; each matter's timeline
 is folded in memory with the same functions the consumer uses (``fold``), and every counter
 effect is accumulated per bucket from the same ``effects.counter_update``; the results are
-bulk-inserted into ``counters__rebuild`` and ``matters__rebuild``.
+bulk-inserted into ``counters__rebuild`` and ``matters__rebuild`` and renamed over the live
+collections (``renameCollection`` with ``dropTarget``).
 
-Events arriving during a rebuild (rebuild-and-catch-up, consumers keep running):
-1. before the swap, every event logged since the rebuild started (minus ``CATCH_UP_MARGIN``)
-   is applied to the fresh collections through the consumer's own idempotent path;
-2. the swap renames the live collection to ``<name>__old`` and the fresh one to ``<name>``
-   (FerretDB 1.24 has no ``dropTarget``); a consumer write landing between the two renames
-   re-creates ``<name>``, which is dropped and the rename retried;
-3. after the swap the same catch-up runs once more on the live collections, so whatever a
-   consumer wrote into the old collection (or the dropped stray one) is re-applied; every
-   step is guarded by the message id, so re-applying what is there already changes nothing.
+Run it with the stats service stopped (``gridwhistle stats rebuild`` refuses while it consumes):
+events published meanwhile wait in the durable ``stats.events`` queue, and the consumer's guard
+(an event is applied when its id is in its matter's timeline) holds for the rebuilt collections
+too, since they are made from the same log the consumer writes in the same transaction.
 """
 
 from __future__ import annotations
@@ -21,14 +17,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-
-from pymongo.errors import OperationFailure
 
 from services.stats.effects import counter_update
 from services.stats.fold import Entry, matter_fields, timeline_entry
-from services.stats.handlers import when_event_arrives_update_read_models
 from services.stats.store import REBUILD_SUFFIX, StatsStore, counters_insert_fields
 from shared.contracts import EVENT_ADAPTER, MatterReported
 from shared.read_models import COUNTERS, MATTERS
@@ -44,9 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gridwhistle.stats.rebuild")
 
-CATCH_UP_MARGIN = timedelta(seconds=60)
 BATCH = 500
-OLD_SUFFIX = "__old"
 Progress = Callable[[int, int], None]  # (events done, events total)
 
 
@@ -55,7 +45,6 @@ class RebuildReport:
     events: int
     matters: int
     buckets: int
-    caught_up: int
 
 
 def _add_path(doc: dict[str, Any], path: str, n: int) -> None:
@@ -82,10 +71,9 @@ class _Replay:
         inc = update.increments()
         if not inc:
             return
-        bucket = self.buckets.setdefault(update.bucket_id, {"_id": update.bucket_id, "applied": []})
+        bucket = self.buckets.setdefault(update.bucket_id, {"_id": update.bucket_id})
         for path, n in inc.items():
             _add_path(bucket, path, n)
-        bucket["applied"].append(str(event.message_id))
         bucket.update(counters_insert_fields(update))
 
     def add(self, event: AnyEvent) -> MongoDoc | None:
@@ -107,40 +95,13 @@ class _Replay:
 
 
 async def _swap(db: AsyncDatabase[MongoDoc], name: str) -> None:
-    fresh, old = f"{name}{REBUILD_SUFFIX}", f"{name}{OLD_SUFFIX}"
-    admin = db.client.admin
-    await db.drop_collection(old)
-    if name in await db.list_collection_names():
-        await admin.command({"renameCollection": f"{db.name}.{name}", "to": f"{db.name}.{old}"})
-    for _ in range(20):
-        try:
-            await admin.command({"renameCollection": f"{db.name}.{fresh}", "to": f"{db.name}.{name}"})
-            return
-        except OperationFailure as error:
-            if name not in await db.list_collection_names():
-                raise
-            log.info("a live write re-created the collection during the swap; dropping it", extra={"error": str(error)})
-            await db.drop_collection(name)
-    raise RuntimeError(f"could not swap {fresh} in as {name}")
-
-
-async def catch_up(
-    db: AsyncDatabase[MongoDoc], store: StatsStore, registry: Registry, zone: tzinfo, since: datetime
-) -> int:
-    """Apply every event logged since ``since`` through the consumer's idempotent path."""
-    done = 0
-    async for doc in db[store.event_log.name].find({"logged_at": {"$gte": since}}).sort("logged_at", 1):
-        event = EVENT_ADAPTER.validate_python(doc["payload"])
-        await when_event_arrives_update_read_models(event, store=store, registry=registry, zone=zone)
-        done += 1
-    return done
+    await db[f"{name}{REBUILD_SUFFIX}"].rename(name, dropTarget=True)
 
 
 async def rebuild(
     db: AsyncDatabase[MongoDoc], registry: Registry, zone: tzinfo, *, progress: Progress | None = None
 ) -> RebuildReport:
-    """Replay ``event_log`` into fresh collections, catch up, swap them in, catch up again."""
-    started = datetime.now(UTC)
+    """Replay ``event_log`` into fresh collections and swap them in (stats consumers stopped)."""
     fresh = StatsStore(db, suffix=REBUILD_SUFFIX)
     await fresh.drop()
     await fresh.ensure_indexes()
@@ -173,12 +134,7 @@ async def rebuild(
         await fresh.counters.insert_many(buckets[i : i + BATCH], ordered=False)
     if progress is not None:
         progress(done, total)
-    since = started - CATCH_UP_MARGIN
-    caught_up = await catch_up(db, fresh, registry, zone, since)
     for name in (COUNTERS, MATTERS):
         await _swap(db, name)
-    caught_up += await catch_up(db, StatsStore(db), registry, zone, since)
-    for name in (COUNTERS, MATTERS):
-        await db.drop_collection(f"{name}{OLD_SUFFIX}")
     log.info("read models rebuilt", extra={"events": done, "matters": matter_count, "buckets": len(buckets)})
-    return RebuildReport(done, matter_count, len(buckets), caught_up)
+    return RebuildReport(done, matter_count, len(buckets))

@@ -1,61 +1,49 @@
-"""MongoDB writes of the stats service: the event log, the counters and the matters view.
+"""MongoDB writes of the stats service: a batch of events, applied exactly once in one transaction.
 
-Exactly-once effect without transactions. An event has exactly three effects, each one
-single-document atomic write that is safe to repeat:
+The guard is the matter's own timeline: an event has been applied exactly when its
+``message_id`` is in its matter's timeline, and one multi-document transaction per batch writes,
+for the events not seen yet, all of their effects at once:
 
-1. ``event_log``: insert ``_id = message_id``; a duplicate key means "already logged".
-2. ``counters``: one update of the event's ``(town, day)`` bucket whose filter says "this
-   message id is not in ``applied``" and whose update does the ``$inc`` and ``$push``es the id,
-   with ``upsert``: no match on an existing bucket turns into an insert of the same ``_id``,
-   i.e. a duplicate key, i.e. "already applied".
-3. ``matters``: compare-and-set on ``rev`` (= number of timeline entries): read the document,
-   return if the message id is already in its timeline, else write timeline + refolded fields
-   with the filter ``rev == old rev`` (retry on a lost race).
+1. ``event_log``: an upsert per event (``$setOnInsert``, keyed by ``message_id``);
+2. ``counters``: one ``$inc`` per ``(town, day, shard)`` bucket, the batch's increments merged;
+3. ``matters``: the timeline with the new entries and the refolded fields, per matter.
 
-A crash between any two of them leaves the message unacknowledged; its redelivery repeats
-all three and each one that already happened is a no-op. Nothing is ever counted twice or lost.
-
-FerretDB 1.24 (SQLite backend) does not execute an update atomically: two concurrent updates
-of one document may both match their filter and the second overwrites the first (lost
-``$inc``, lost ``$push``; measured). MongoDB does. So within a process, writes to one document
-are serialised by a per-document lock (``KeyedLocks``), and on FerretDB one stats process
-consumes at a time (see the README); on MongoDB, replicas may compete freely.
+Either all of it commits or none of it: a crash anywhere leaves the messages unacknowledged,
+and their redelivery finds the timeline without them and applies them then. Two stats
+replicas applying overlapping batches conflict on the matter documents; the store aborts one
+transaction and it is retried (``with_transaction``), reading the winner's timeline. No
+document holds an unbounded list of applied ids: a timeline is bounded by its matter's lifecycle.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from pymongo import ASCENDING, IndexModel
-from pymongo.errors import DuplicateKeyError
+from pymongo import ASCENDING, IndexModel, UpdateOne
 
-from services.stats.fold import Entry, matter_fields, timeline_entry
+from services.stats.fold import matter_fields, timeline_entry
 from shared.contracts import MatterReported
 from shared.read_models import COUNTERS, EVENT_LOG, MATTERS
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from pymongo.asynchronous.client_session import AsyncClientSession
     from pymongo.asynchronous.collection import AsyncCollection
     from pymongo.asynchronous.database import AsyncDatabase
 
     from services.stats.effects import CounterUpdate
+    from services.stats.fold import Entry
     from shared.contracts import AnyEvent
     from shared.mongo import MongoDoc
 
 log = logging.getLogger("gridwhistle.stats.store")
 
-WRITE_ATTEMPTS = 50
 REBUILD_SUFFIX = "__rebuild"
-
-
-class WriteConflictError(RuntimeError):
-    """Too many concurrent writers on one document: transient, the message is requeued."""
-
 
 EVENT_LOG_INDEXES = [
     IndexModel([("matter_id", ASCENDING), ("sequence", ASCENDING), ("occurred_at", ASCENDING)], name="replay"),
@@ -67,15 +55,6 @@ MATTERS_INDEXES = [
     IndexModel([("open_departments", ASCENDING), ("open_since", ASCENDING)], name="open_departments_since"),
     IndexModel([("town_id", ASCENDING), ("state", ASCENDING)], name="town_state"),
 ]
-
-
-async def _create_missing(collection: AsyncCollection[MongoDoc], indexes: list[IndexModel]) -> None:
-    """Create the indexes not there yet, one by one: FerretDB 1.24 drops the connection (a
-    server-side panic) when ``createIndexes`` names several indexes that already exist."""
-    existing = set(await collection.index_information())
-    for index in indexes:
-        if index.document["name"] not in existing:
-            await collection.create_indexes([index])
 
 
 def event_log_document(event: AnyEvent, logged_at: datetime) -> MongoDoc:
@@ -97,28 +76,23 @@ def counters_insert_fields(update: CounterUpdate) -> MongoDoc:
     return {"town_id": update.town_id, "day": update.day}
 
 
-class KeyedLocks:
-    """One ``asyncio.Lock`` per key while someone holds or waits for it."""
+@dataclass(frozen=True)
+class Effect:
+    """One event and what it adds to the counters (computed by ``effects.counter_update``)."""
 
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+    event: AnyEvent
+    counters: CounterUpdate
 
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
 
-    def __len__(self) -> int:
-        return len(self._locks)
+def merged_increments(effects: Sequence[Effect]) -> dict[str, tuple[CounterUpdate, Counter[str]]]:
+    """Bucket id -> (one of its updates, for the insert fields; the summed ``$inc``)."""
+    merged: dict[str, tuple[CounterUpdate, Counter[str]]] = {}
+    for effect in effects:
+        inc = effect.counters.increments()
+        if inc:
+            _, total = merged.setdefault(effect.counters.bucket_id, (effect.counters, Counter()))
+            total.update(inc)
+    return merged
 
 
 @dataclass(frozen=True)
@@ -127,7 +101,6 @@ class StatsStore:
 
     db: AsyncDatabase[MongoDoc]
     suffix: str = ""
-    locks: KeyedLocks = field(default_factory=KeyedLocks, compare=False)
 
     @property
     def event_log(self) -> AsyncCollection[MongoDoc]:
@@ -142,68 +115,80 @@ class StatsStore:
         return self.db[MATTERS + self.suffix]
 
     async def ensure_indexes(self) -> None:
-        await _create_missing(self.event_log, EVENT_LOG_INDEXES)
-        await _create_missing(self.counters, COUNTERS_INDEXES)
-        await _create_missing(self.matters, MATTERS_INDEXES)
+        await self.event_log.create_indexes(EVENT_LOG_INDEXES)
+        await self.counters.create_indexes(COUNTERS_INDEXES)
+        await self.matters.create_indexes(MATTERS_INDEXES)
 
-    async def log_event(self, event: AnyEvent) -> bool:
-        """Append to the event log; False when it was logged before."""
-        try:
-            await self.event_log.insert_one(event_log_document(event, datetime.now(UTC)))
-        except DuplicateKeyError:
-            return False
-        return True
+    async def apply_batch(self, effects: Sequence[Effect]) -> set[str]:
+        """Apply the effects not applied before, in one transaction; returns their message ids."""
+        if not effects:
+            return set()
+        applied: set[str] = set()
 
-    async def apply_counters(self, update: CounterUpdate, message_id: str) -> bool:
-        """One guarded update of the event's bucket; False when it was applied before (or adds nothing)."""
-        inc = update.increments()
-        if not inc:
-            return False
-        async with self.locks.hold(f"{self.counters.name}/{update.bucket_id}"):
-            return await self._apply_counters(update, message_id, inc)
+        async def work(session: AsyncClientSession) -> None:
+            applied.clear()  # a retried transaction starts again from what is committed
+            applied.update(await self._apply(effects, session))
 
-    async def _apply_counters(self, update: CounterUpdate, message_id: str, inc: dict[str, int]) -> bool:
-        for _ in range(WRITE_ATTEMPTS):
-            try:
-                await self.counters.update_one(
-                    {"_id": update.bucket_id, "applied": {"$ne": message_id}},
-                    {"$inc": inc, "$push": {"applied": message_id}, "$setOnInsert": counters_insert_fields(update)},
+        async with self.db.client.start_session() as session:
+            await session.with_transaction(work)
+        return applied
+
+    async def _apply(self, effects: Sequence[Effect], session: AsyncClientSession) -> set[str]:
+        matter_ids = sorted({str(e.event.matter_id) for e in effects})
+        timelines: dict[str, list[Entry]] = {}
+        async for doc in self.matters.find({"_id": {"$in": matter_ids}}, {"timeline": 1}, session=session):
+            timelines[str(doc["_id"])] = list(doc.get("timeline") or [])
+        seen = {entry["message_id"] for timeline in timelines.values() for entry in timeline}
+        fresh: list[Effect] = []
+        for effect in effects:
+            message_id = str(effect.event.message_id)
+            if message_id not in seen:  # also drops a duplicate inside the batch
+                seen.add(message_id)
+                fresh.append(effect)
+        if not fresh:
+            return set()
+        logged_at = datetime.now(UTC)
+        await self.event_log.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": str(e.event.message_id)},
+                    {"$setOnInsert": event_log_document(e.event, logged_at)},
                     upsert=True,
                 )
-            except DuplicateKeyError:
-                # Either the id is applied already, or two first events of the bucket raced to
-                # insert it (FerretDB does not retry such an upsert): tell them apart, retry the latter.
-                if await self.counters.count_documents({"_id": update.bucket_id, "applied": message_id}, limit=1):
-                    return False
-                continue
-            return True
-        raise WriteConflictError(f"bucket {update.bucket_id}: lost {WRITE_ATTEMPTS} insert races")
+                for e in fresh
+            ],
+            ordered=False,
+            session=session,
+        )
+        buckets = merged_increments(fresh)
+        if buckets:
+            await self.counters.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": bucket},
+                        {"$inc": dict(inc), "$setOnInsert": counters_insert_fields(update)},
+                        upsert=True,
+                    )
+                    for bucket, (update, inc) in buckets.items()
+                ],
+                ordered=False,
+                session=session,
+            )
+        await self.matters.bulk_write(self._matter_writes(fresh, timelines), ordered=False, session=session)
+        return {str(e.event.message_id) for e in fresh}
 
-    async def apply_to_matter(self, event: AnyEvent) -> bool:
-        """Add the event to its matter's timeline and refold; False when it was there already."""
-        async with self.locks.hold(f"{self.matters.name}/{event.matter_id}"):
-            return await self._apply_to_matter(event)
-
-    async def _apply_to_matter(self, event: AnyEvent) -> bool:
-        matter_id, entry = str(event.matter_id), timeline_entry(event)
-        for _ in range(WRITE_ATTEMPTS):
-            doc = await self.matters.find_one({"_id": matter_id}, {"timeline": 1, "rev": 1})
-            entries: list[Entry] = list(doc["timeline"]) if doc else []
-            if any(e["message_id"] == entry["message_id"] for e in entries):
-                return False
-            report = event if isinstance(event, MatterReported) else None
-            fields = matter_fields([*entries, entry], event, report)
-            if doc is None:
-                try:
-                    await self.matters.insert_one({"_id": matter_id, **fields})
-                except DuplicateKeyError:
-                    continue  # another writer created it first: read again
-                return True
-            result = await self.matters.update_one({"_id": matter_id, "rev": doc["rev"]}, {"$set": fields})
-            if result.matched_count:
-                return True
-        log.warning("matter write kept losing races", extra={"matter_id": matter_id, "message_id": entry["message_id"]})
-        raise WriteConflictError(f"matter {matter_id}: {WRITE_ATTEMPTS} lost compare-and-set rounds")
+    @staticmethod
+    def _matter_writes(fresh: Sequence[Effect], timelines: dict[str, list[Entry]]) -> list[UpdateOne]:
+        by_matter: dict[str, list[AnyEvent]] = defaultdict(list)
+        for effect in fresh:
+            by_matter[str(effect.event.matter_id)].append(effect.event)
+        writes: list[UpdateOne] = []
+        for matter_id, events in by_matter.items():
+            entries = [*timelines.get(matter_id, []), *(timeline_entry(e) for e in events)]
+            report = next((e for e in events if isinstance(e, MatterReported)), None)
+            fields = matter_fields(entries, events[-1], report)
+            writes.append(UpdateOne({"_id": matter_id}, {"$set": fields}, upsert=True))
+        return writes
 
     async def count_events(self) -> int:
         return await self.event_log.count_documents({})

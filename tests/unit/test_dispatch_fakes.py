@@ -1,7 +1,6 @@
 """Hand-written fakes for the dispatch unit tests (a module of helpers, no tests of its own).
 
-``FakeCollection`` keeps documents by ``_id`` and yields to the event loop on every call, so
-two coroutines racing on one case interleave the way two processes would. ``FakeBroker``
+``FakeCaseStore`` is the store port (not an emulator of the driver). ``FakeBroker``
 records what was published and can fail on demand (a crash between commit and publish).
 """
 
@@ -16,12 +15,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry
-from pymongo.errors import DuplicateKeyError
 
+from services.dispatch.case import Case
 from services.dispatch.handlers import DispatchDeps
 from services.dispatch.metrics import DispatchMetrics
 from services.dispatch.rules import RuleBook, load_rules
-from services.dispatch.store import CaseStore, Entry
+from services.dispatch.store import StoredCase, case_document, stored_case
 from shared.contracts import MatterReported
 from shared.registry import Registry, load_registry
 from shared.settings import GwSettings
@@ -40,66 +39,49 @@ def registry_and_rules() -> tuple[Registry, RuleBook]:
     return registry, load_rules(settings.rules_path, registry)
 
 
-class FakeCollection:
-    """Documents by ``_id``; filters are equality on top-level fields (what the store uses)."""
+class FakeCaseStore:
+    """The ``CaseRepository`` port in a dict, with the same compare-and-set on ``version``.
+
+    Every call yields to the event loop first, so two coroutines racing on one case interleave
+    the way two processes would.
+    """
 
     def __init__(self) -> None:
         self.docs: dict[str, dict[str, Any]] = {}
 
-    async def find_one(self, query: dict[str, Any]) -> dict[str, Any] | None:
+    async def load(self, matter_id: str) -> StoredCase | None:
         await asyncio.sleep(0)
-        doc = self.docs.get(query["_id"])
-        return copy.deepcopy(doc) if doc is not None else None
+        doc = self.docs.get(matter_id)
+        return None if doc is None else stored_case(copy.deepcopy(doc))
 
-    async def insert_one(self, doc: dict[str, Any]) -> None:
+    async def commit(
+        self, previous_version: int, case: Case, outbox: list[dict[str, Any]], committed_at: datetime
+    ) -> bool:
         await asyncio.sleep(0)
-        if doc["_id"] in self.docs:
-            raise DuplicateKeyError("E11000 duplicate key")
-        self.docs[doc["_id"]] = copy.deepcopy(doc)
+        current = self.docs.get(case.matter_id)
+        if (current["version"] if current is not None else 0) != previous_version:
+            return False
+        self.docs[case.matter_id] = copy.deepcopy(case_document(case, outbox, committed_at))
+        return True
 
-    async def replace_one(self, query: dict[str, Any], doc: dict[str, Any], upsert: bool = False) -> None:
+    async def outbox_sent(self, matter_id: str, version: int) -> None:
         await asyncio.sleep(0)
-        current = self.docs.get(query["_id"])
-        if (current is not None and all(current.get(k) == v for k, v in query.items())) or (current is None and upsert):
-            self.docs[query["_id"]] = {"_id": query["_id"], **copy.deepcopy(doc)}
-        elif upsert:
-            raise DuplicateKeyError("E11000 duplicate key")
-
-    async def update_one(self, query: dict[str, Any], update: dict[str, Any]) -> None:
-        await asyncio.sleep(0)
-        doc = self.docs.get(query["_id"])
-        if doc is not None:
-            doc.update(copy.deepcopy(update.get("$set", {})))
-            for key in update.get("$unset", {}):
-                doc.pop(key, None)
-
-
-class FakeCaseStore(CaseStore):
-    def __init__(self) -> None:
-        self.case_docs, self.journal_docs = FakeCollection(), FakeCollection()
-        self.cases = self.case_docs  # type: ignore[assignment]
-        self.journal = self.journal_docs  # type: ignore[assignment]
-
-    async def ensure_indexes(self) -> None:
-        return None
+        doc = self.docs.get(matter_id)
+        if doc is not None and doc["version"] == version:
+            doc["outbox"] = []
+            doc.pop("outbox_since", None)
 
     async def due(self, now: datetime, limit: int = 500) -> list[str]:
-        docs = self.case_docs.docs.items()
+        docs = self.docs.items()
         return [m for m, d in docs if d.get("next_deadline") is not None and d["next_deadline"] <= now][:limit]
 
-    async def versions(self, matter_ids: set[str]) -> dict[str, int]:
-        docs = self.case_docs.docs
-        return {m: docs[m]["version"] for m in matter_ids if m in docs}
+    async def stalled(self, committed_before: datetime, limit: int = 500) -> list[str]:
+        docs = self.docs.items()
+        return [m for m, d in docs if "outbox_since" in d and d["outbox_since"] <= committed_before][:limit]
 
-    async def open_entries(self, limit: int = 2000) -> list[Entry]:
-        docs = self.journal_docs.docs.values()
-        return [Entry.from_document(d) for d in docs if not d["done"]][:limit]
-
-    async def tombstone(self, entry_ids: list[str]) -> None:
-        for key in entry_ids:
-            await self.journal_docs.update_one(
-                {"_id": key}, {"$set": {"done": True}, "$unset": {"case": "", "outbox": ""}}
-            )
+    async def snapshot(self, matter_id: str) -> Case | None:
+        stored = await self.load(matter_id)
+        return None if stored is None else stored.case
 
 
 @dataclass
