@@ -3,8 +3,9 @@
 The flow for every channel (HTTP, Open311, AMQP) is ``accept_report``:
 
 1. the submission names a town, grid and micro-grid that exist and belong together;
-2. its ``report_id`` (scoped by town) is looked up in ``intake_reports``:
-   - new: a ``MatterReported`` is built and stored ``pending`` (unique key), then published;
+2. a ``MatterReported`` is built and inserted ``pending`` in ``intake_reports`` under its
+   ``report_id`` (scoped by town, a unique key):
+   - new: it is published;
    - same body, published: the earlier ``matter_id`` is answered, nothing is published;
    - same body, pending (an earlier attempt died, or the broker was down): the stored event is
      published again, with its original ``message_id``, so consumers see one message;
@@ -154,12 +155,12 @@ async def accept_report(
     key = report_key(submission.town_id, submission.report_id)
     body_hash = submission_hash(submission)
     try:
-        record = await store.get(key)
-        if record is None:
-            fresh = ReportRecord(key=key, body_hash=body_hash, event=build_event(submission, channel), status="pending")
-            record = fresh if await store.insert_pending(fresh) else await store.get(key)
-            if record is None:  # vanished between the insert race and the re-read
-                raise IntakeUnavailableError("report record disappeared, retry")
+        # Insert first (one round trip for a new report, the common case); the unique key catches
+        # a retry or a race, and then the stored record decides.
+        fresh = ReportRecord(key=key, body_hash=body_hash, event=build_event(submission, channel), status="pending")
+        record = fresh if await store.insert_pending(fresh) else await store.get(key)
+        if record is None:  # vanished between the insert race and the re-read
+            raise IntakeUnavailableError("report record disappeared, retry")
     except IntakeUnavailableError:
         raise
     except Exception as error:

@@ -1,6 +1,6 @@
 """``gridwhistle run``: the whole system on one machine, as in production but local.
 
-Order of start: stack (RabbitMQ, FerretDB, Prometheus) → stats → dispatch → intake (each a
+Order of start: stack (RabbitMQ, the Mongo-wire store, Prometheus) → stats → dispatch → intake (each a
 separate process, each waited for on ``/healthz``) → the simulator with its bots. The live
 console then runs until Ctrl-C (or SIGTERM), also after the simulator has finished, so its
 final figures stay on screen.

@@ -1,4 +1,4 @@
-"""Dispatch against the real RabbitMQ and FerretDB: routing, tiers, co-dispatch, returns, deadlines."""
+"""Dispatch against the real RabbitMQ and the local store: routing, tiers, co-dispatch, returns, deadlines."""
 
 from __future__ import annotations
 

@@ -26,8 +26,8 @@ from tests.connected.test_dispatch_harness import client_broker, command, report
 
 pytestmark = pytest.mark.connected
 
-# The full acceptance load: 1,000 matters, ~2,800 commands plus one in ten again, about a minute on
-# the local FerretDB (PostgreSQL backend) on a 2-core box. DISPATCH_TEST_MATTERS scales it.
+# The full acceptance load: 1,000 matters, ~2,800 commands plus one in ten again, two dispatch
+# processes competing on the same queues. DISPATCH_TEST_MATTERS scales it.
 MATTERS = int(os.environ.get("DISPATCH_TEST_MATTERS", "1000"))
 TOWN = "changjia"
 E, CE, CG = "changjia.emergency_safety", "county.emergency", "changjia.comprehensive_governance"

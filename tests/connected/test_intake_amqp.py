@@ -1,4 +1,4 @@
-"""Machine sources on intake.reports against the real RabbitMQ and FerretDB."""
+"""Machine sources on intake.reports against the real RabbitMQ and the local Mongo-wire store."""
 
 from __future__ import annotations
 

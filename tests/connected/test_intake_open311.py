@@ -1,4 +1,4 @@
-"""Open311 GeoReport v2 under /open311/v2 against the real RabbitMQ and FerretDB."""
+"""Open311 GeoReport v2 under /open311/v2 against the real RabbitMQ and the local Mongo-wire store."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""POST /v1/reports and :batch against the real RabbitMQ and FerretDB."""
+"""POST /v1/reports and :batch against the real RabbitMQ and the local Mongo-wire store."""
 
 from __future__ import annotations
 

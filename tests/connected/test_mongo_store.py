@@ -1,4 +1,4 @@
-"""The Mongo-wire store through the shared client factory (FerretDB locally)."""
+"""The Mongo-wire store through the shared client factory (SecantusDB locally, MongoDB in production)."""
 
 from __future__ import annotations
 

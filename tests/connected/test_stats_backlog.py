@@ -1,4 +1,4 @@
-"""Stats in-process against the real RabbitMQ and FerretDB: backlog, metrics, API contract."""
+"""Stats in-process against the real RabbitMQ and the local Mongo-wire store: backlog, metrics, API contract."""
 
 from __future__ import annotations
 
