@@ -4,6 +4,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 UV := .venv/bin/uv
 STAMP := .venv/.installed
+PROFILE ?= quick
 
 .PHONY: help install run test test-unit test-connected lint bench stack-up stack-down stack-status clean
 
@@ -45,8 +46,8 @@ lint: install ## ruff and mypy (strict)
 	.venv/bin/ruff format --check shared services tests tools
 	.venv/bin/mypy
 
-bench: install stack-up ## throughput and memory figures (printed, not asserted in unit tests)
-	.venv/bin/gridwhistle bench
+bench: install stack-up ## the system beside its raw ceilings (PROFILE=quick|full), printed and saved in .state/bench
+	.venv/bin/gridwhistle bench --profile $(PROFILE)
 
 clean: ## remove caches (keeps .venv and .state)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache

@@ -169,9 +169,17 @@ def run_command(
 
 
 def bench_command(
-    matters: Annotated[int, typer.Option(help="Matters to push through")] = 1000,
+    profile: Annotated[
+        str, typer.Option(help="quick (< 3 min: ceilings, system, latency, flat cost) or full (< 20 min, + county)")
+    ] = "quick",
+    matters: Annotated[int | None, typer.Option(help="Matters for the system phase (default: the profile's)")] = None,
 ) -> None:
-    """Throughput of the three services end to end and their memory, printed."""
-    from services.simulator.bench import run_bench
+    """The system beside its raw ceilings, latency at fixed loads, flat cost as history grows.
 
-    sys.exit(run_bench(matters=matters))
+    Prints a table, writes every figure to .state/bench/<timestamp>.json and a chart beside it.
+    """
+    from services.simulator.bench import PROFILES, run_bench
+
+    if profile not in PROFILES:
+        raise typer.BadParameter(f"choose one of {', '.join(PROFILES)}", param_hint="--profile")
+    sys.exit(run_bench(profile_name=profile, matters=matters))

@@ -16,7 +16,7 @@ from services.simulator.bots import BotCrew
 from services.simulator.console import split_queues
 from services.simulator.figures import read_figures
 from services.simulator.scenario import PlannedMatter, Scenario, expected_outcome, plan_scenario
-from services.simulator.submit import Submitter
+from services.simulator.submit import SubmitStats, Submitter
 from shared.broker import make_broker
 from shared.management import ManagementApi
 from shared.registry import Registry, load_registry
@@ -52,6 +52,7 @@ class ReplayResult:
     submit_seconds: float
     drain_seconds: float
     refused: int
+    submitted: SubmitStats | None = None
 
     @property
     def matches(self) -> bool:
@@ -102,6 +103,7 @@ async def replay(scenario: Scenario, settings: GwSettings, options: ReplayOption
         submit_seconds=submitted,
         drain_seconds=drained,
         refused=submitter.stats.failed,
+        submitted=submitter.stats,
     )
 
 

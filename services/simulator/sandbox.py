@@ -26,6 +26,8 @@ class ServiceSandbox:
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     label: str = "sandbox"
     extra_env: dict[str, str] = field(default_factory=dict)
+    replicas: dict[str, int] = field(default_factory=dict)
+    """Processes per service (default 1); replica i > 0 listens on the service's port + 100 * i."""
     vhost: str = ""
     db: str = ""
     processes: list[ManagedProcess] = field(default_factory=list)
@@ -48,17 +50,19 @@ class ServiceSandbox:
         logs = self.base.state_dir / "logs" / self.label
         try:
             for name in ("stats", "dispatch", "intake"):
-                port = str(self.ports[name])
-                proc = ManagedProcess(
-                    name,
-                    python_module(f"services.{name}.app"),
-                    logs / f"{name}.log",
-                    env={**env, f"GW_{name.upper()}_PORT": port},
-                    health_url=f"{self.url(name)}/healthz",
-                )
-                proc.start()
-                self.processes.append(proc)
-                proc.wait_healthy()
+                for replica in range(self.replicas.get(name, 1)):
+                    port = self.ports[name] + 100 * replica
+                    label = name if replica == 0 else f"{name}-{replica + 1}"
+                    proc = ManagedProcess(
+                        label,
+                        python_module(f"services.{name}.app"),
+                        logs / f"{label}.log",
+                        env={**env, f"GW_{name.upper()}_PORT": str(port)},
+                        health_url=f"http://127.0.0.1:{port}/healthz",
+                    )
+                    proc.start()
+                    self.processes.append(proc)
+                    proc.wait_healthy()
         except BaseException:
             self.__exit__(None, None, None)
             raise

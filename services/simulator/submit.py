@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,8 @@ class SubmitStats:
     retried: int = 0
     failed: int = 0
     matter_ids: dict[str, str] = field(default_factory=dict)  # report_id -> matter_id (HTTP channels)
+    sent_at: dict[str, float] = field(default_factory=dict)  # matter_id -> monotonic time the request went out
+    answer_seconds: list[float] = field(default_factory=list)  # HTTP 202 latencies (accepted reports)
 
 
 def summary_of(m: PlannedMatter) -> str:
@@ -81,8 +84,9 @@ class Submitter:
 
     async def submit(self, m: PlannedMatter) -> None:
         for attempt in range(1, MAX_ATTEMPTS + 1):
+            started = time.monotonic()
             try:
-                done = await self._submit_once(m)
+                done = await self._submit_once(m, started)
             except (httpx.TransportError, OSError) as error:
                 log.warning("intake unreachable, retrying", extra={"attempt": attempt, "error": type(error).__name__})
                 done = False
@@ -93,7 +97,7 @@ class Submitter:
         self.stats.failed += 1
         log.error("report not accepted after retries", extra={"report_id": m.report_id})
 
-    async def _submit_once(self, m: PlannedMatter) -> bool:
+    async def _submit_once(self, m: PlannedMatter, started: float) -> bool:
         if m.channel == Channel.AMQP and self.broker is not None:
             body = submission_of(m).model_dump(mode="json", exclude_none=True)
             await publish_confirmed(
@@ -120,18 +124,23 @@ class Submitter:
                     "attribute[report_id]": m.report_id,
                 },
             )
-            return self._accept(m, response, lambda b: b[0]["service_request_id"])
+            return self._accept(m, response, started, lambda b: b[0]["service_request_id"])
         response = await self.http.post(
             "/v1/reports",
             json=submission_of(m).model_dump(mode="json", exclude_none=True),
             headers={"Authorization": f"Bearer {self.token(m.town_id, m.grid_id, 'grid')}"},
         )
-        return self._accept(m, response, lambda b: b["matter_id"])
+        return self._accept(m, response, started, lambda b: b["matter_id"])
 
-    def _accept(self, m: PlannedMatter, response: httpx.Response, matter_of: Callable[[Any], str]) -> bool:
+    def _accept(
+        self, m: PlannedMatter, response: httpx.Response, started: float, matter_of: Callable[[Any], str]
+    ) -> bool:
         if response.status_code in (200, 201, 202):
             body = response.json()
-            self.stats.matter_ids[m.report_id] = str(matter_of(body))
+            matter_id = str(matter_of(body))
+            self.stats.matter_ids[m.report_id] = matter_id
+            self.stats.sent_at[matter_id] = started
+            self.stats.answer_seconds.append(time.monotonic() - started)
             if isinstance(body, dict) and body.get("duplicate"):
                 self.stats.duplicates += 1
             self.stats.accepted += 1
