@@ -1,8 +1,8 @@
-"""500 matters, ~2,000 events, duplicates, SIGKILLs: the stats process against the real stack.
+"""500 matters, ~2,000 events, duplicates, SIGKILLs, two replicas: stats against the real stack.
 
-One scenario runs once for the module (a real ``python -m services.stats.app`` process that is
-SIGKILLed at random moments and restarted); the tests then compare what it built with figures
-computed here, independently, from the published events and from the generator's own record
+One scenario runs once for the module (two real ``python -m services.stats.app`` processes
+competing on ``stats.events``, one of them SIGKILLed at random moments and restarted); the
+tests then compare what they built with figures computed here, independently, from the published events and from the generator's own record
 of where each matter ended up. The last test stops the service and runs ``stats rebuild``.
 """
 
@@ -436,6 +436,7 @@ class Scenario:
     kills: int
     published: int
     dead_letters: int
+    rival: StatsProcess
 
 
 async def _publish(settings: GwSettings, messages: list[AnyEvent]) -> None:
@@ -477,11 +478,18 @@ def scenario(base_settings: GwSettings, tmp_path_factory: pytest.TempPathFactory
         "GW_REGISTRY_PATH": str(REGISTRY_PATH),
         "GW_LOG_LEVEL": "WARNING",
     }
-    stats = StatsProcess(env, port, tmp_path_factory.mktemp("stats") / "stats.log")
+    logs = tmp_path_factory.mktemp("stats")
+    stats = StatsProcess(env, port, logs / "stats.log")
+    # A second replica competes on stats.events the whole time (never killed): the two write the
+    # same matters and buckets concurrently, as replicas do in production.
+    rival = StatsProcess({**env, "GW_STATS_PORT": str(_free_port())}, 0, logs / "stats-rival.log")
+    rival.port = int(rival.env["GW_STATS_PORT"])
     mongo: MongoClient[dict[str, Any]] = MongoClient(base_settings.mongo_url, tz_aware=True)
     try:
         stats.start()
         stats.wait_ready()  # the topology (stats.events) exists from here on
+        rival.start()
+        rival.wait_ready()
         asyncio.run(_publish(settings, deliveries))
         kills = 0
         for _ in range(KILLS):
@@ -495,15 +503,16 @@ def scenario(base_settings: GwSettings, tmp_path_factory: pytest.TempPathFactory
         deadline = time.monotonic() + DRAIN_WITHIN
         while True:
             queue = _queue(settings, management, STATS_EVENTS.name)
-            drained = queue.get("messages", 1) == 0 and queue.get("consumers", 0) == 1
+            drained = queue.get("messages", 1) == 0 and queue.get("consumers", 0) == 2
             if drained and stored_counts(db) == expected:
                 break
             if time.monotonic() > deadline:
                 pytest.fail(f"stats did not converge within {DRAIN_WITHIN}s; queue {queue.get('messages')}")
             time.sleep(1.0)
         dead = _queue(settings, management, STATS_EVENTS.dead_letter_queue).get("messages", 0)
-        yield Scenario(settings, registry, events, outcomes, expected, stats, db, kills, len(deliveries), dead)
+        yield Scenario(settings, registry, events, outcomes, expected, stats, db, kills, len(deliveries), dead, rival)
     finally:
+        rival.stop()
         stats.stop()
         mongo.drop_database(db_name)
         mongo.close()
@@ -591,6 +600,7 @@ def _snapshot(db: Any) -> dict[str, Any]:
 
 def test_rebuild_produces_read_models_identical_to_the_incremental_ones(scenario: Scenario) -> None:
     scenario.stats.stop()  # rebuild runs with the stats consumers stopped (it refuses otherwise)
+    scenario.rival.stop()
     before = _snapshot(scenario.db)
     assert len(before["matters"]) == MATTERS
     result = subprocess.run(
