@@ -2,8 +2,9 @@
 
 One scenario runs once for the module (two real ``python -m services.stats.app`` processes
 competing on ``stats.events``, one of them SIGKILLed at random moments and restarted); the
-tests then compare what they built with figures computed here, independently, from the published events and from the generator's own record
-of where each matter ended up. The last test stops the service and runs ``stats rebuild``.
+tests then compare what they built with figures computed here, independently, from the
+published events and from the generator's own record of where each matter ended up. The last
+test stops the service and runs ``stats rebuild``.
 """
 
 from __future__ import annotations
