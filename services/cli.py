@@ -22,7 +22,9 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
-app.add_typer(stack_app, name="stack", help="Local RabbitMQ, Mongo-wire store (SecantusDB) and Prometheus: up | down | status.")
+app.add_typer(
+    stack_app, name="stack", help="Local RabbitMQ, Mongo-wire store (SecantusDB) and Prometheus: up | down | status."
+)
 app.command("run", help="Everything on this machine: stack, services, bots, simulator, live console.")(run_command)
 app.add_typer(intake_app, name="intake", help="The intake service (HTTP + AMQP reports).")
 app.add_typer(dispatch_app, name="dispatch", help="The dispatch service and its routing rules.")

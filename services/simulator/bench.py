@@ -97,7 +97,9 @@ def raw_ceilings(base: GwSettings, profile: Profile, report: BenchReport) -> Non
         delete_vhost(base, vhost)
 
 
-async def _replay_with_tap(sandbox: ServiceSandbox, options: ReplayOptions, scenario: str) -> tuple[ReplayResult, LatencyTap]:
+async def _replay_with_tap(
+    sandbox: ServiceSandbox, options: ReplayOptions, scenario: str
+) -> tuple[ReplayResult, LatencyTap]:
     assert sandbox.settings is not None
     tap = LatencyTap(sandbox.settings.amqp_url)
     await tap.start()
@@ -141,7 +143,9 @@ def system_phases(base: GwSettings, profile: Profile, report: BenchReport, step:
     with ServiceSandbox(base, label="bench", extra_env=quiet) as sandbox:
         step(f"the system: {profile.system_matters} matters at full speed")
         started = time.monotonic()
-        result, tap = asyncio.run(_replay_with_tap(sandbox, _options(sandbox, matters=profile.system_matters, rate=0.0), "changjia"))
+        result, tap = asyncio.run(
+            _replay_with_tap(sandbox, _options(sandbox, matters=profile.system_matters, rate=0.0), "changjia")
+        )
         wall = time.monotonic() - started
         report.system = {
             "matters": result.planned,
@@ -155,7 +159,9 @@ def system_phases(base: GwSettings, profile: Profile, report: BenchReport, step:
         for rate in (20.0, round(0.8 * report.system["reports_per_s"], 1)):
             step(f"latency at {rate:g} reports/s for {profile.latency_seconds:g} s")
             matters = int(rate * profile.latency_seconds)
-            result, tap = asyncio.run(_replay_with_tap(sandbox, _options(sandbox, matters=matters, rate=rate, seed=2), "changjia"))
+            result, tap = asyncio.run(
+                _replay_with_tap(sandbox, _options(sandbox, matters=matters, rate=rate, seed=2), "changjia")
+            )
             report.latency[f"{rate:g}/s"] = {"offered_per_s": rate, **_latency_figures(result, tap)}
         assert sandbox.settings is not None
         for size in profile.history:

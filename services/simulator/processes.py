@@ -11,10 +11,10 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
-from pathlib import Path
 
 if TYPE_CHECKING:
     from collections.abc import Callable
