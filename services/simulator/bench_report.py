@@ -37,6 +37,7 @@ class BenchReport:
     history: dict[str, dict[str, Any]] = field(default_factory=dict)
     rss_peak_mib: dict[str, float] = field(default_factory=dict)
     county: dict[str, Any] = field(default_factory=dict)
+    stats_alone: dict[str, float] = field(default_factory=dict)
     wall_s: float = 0.0
 
     @property
@@ -83,6 +84,9 @@ def print_report(report: BenchReport, console: Console) -> None:
     table.add_row("system", "intake, reports accepted/s (HTTP 202 after confirm)", _f(system.get("reports_per_s")))
     table.add_row("system", "end to end, matters closed/s", _f(system.get("matters_closed_per_s")))
     table.add_row("system", "read-model figures equal the plan", str(system.get("figures_equal_plan")))
+    table.add_row(
+        "system", "one stats process on a backlog, events applied/s", _f(report.stats_alone.get("events_per_s"))
+    )
     for name, value in report.ratios.items():
         table.add_row("ratio", name.replace("_", " "), _f(value, 2))
     for load, figures in report.latency.items():

@@ -3,6 +3,7 @@ written with ``insert_many``, not through the bots), then time the read API agai
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 import uuid
@@ -13,6 +14,7 @@ import httpx
 from pymongo.errors import BulkWriteError
 
 from services.simulator.latency import percentiles
+from services.stats.effects import BUCKET_SHARDS
 from shared.mongo import make_mongo_client
 from shared.read_models import COUNTERS, MATTERS
 
@@ -34,9 +36,10 @@ async def seed_history(settings: GwSettings, size: int) -> None:
             raise RuntimeError("no closed matter to copy: run the system phase first")
         missing = size - await db[MATTERS].count_documents({})
         while missing > 0:
-            batch = [{**templates[i % len(templates)], "_id": str(uuid.uuid4())} for i in range(min(CHUNK, missing))]
-            await db[MATTERS].insert_many(batch, ordered=False)
-            missing -= len(batch)
+            sizes = [min(CHUNK, missing - first) for first in range(0, min(missing, 4 * CHUNK), CHUNK)]
+            batches = [[{**templates[i % len(templates)], "_id": str(uuid.uuid4())} for i in range(n)] for n in sizes]
+            await asyncio.gather(*(db[MATTERS].insert_many(batch, ordered=False) for batch in batches))
+            missing -= sum(sizes)
         bucket = await db[COUNTERS].find_one({"town_id": TOWN})
         if bucket is None:
             return
@@ -46,7 +49,7 @@ async def seed_history(settings: GwSettings, size: int) -> None:
             {**bucket, "_id": f"{TOWN}|{day}|{shard:02d}", "day": day}
             for back in range(1, days + 1)
             for day in [(today - timedelta(days=back)).isoformat()]
-            for shard in range(16)
+            for shard in range(BUCKET_SHARDS)
         ]
         for first in range(0, len(docs), CHUNK):
             with contextlib.suppress(BulkWriteError):  # days seeded at the smaller size are there already

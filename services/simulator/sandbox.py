@@ -26,6 +26,7 @@ class ServiceSandbox:
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     label: str = "sandbox"
     extra_env: dict[str, str] = field(default_factory=dict)
+    services: tuple[str, ...] = ("stats", "dispatch", "intake")
     replicas: dict[str, int] = field(default_factory=dict)
     """Processes per service (default 1); replica i > 0 listens on the service's port + 100 * i."""
     vhost: str = ""
@@ -49,7 +50,7 @@ class ServiceSandbox:
         }
         logs = self.base.state_dir / "logs" / self.label
         try:
-            for name in ("stats", "dispatch", "intake"):
+            for name in self.services:
                 for replica in range(self.replicas.get(name, 1)):
                     port = self.ports[name] + 100 * replica
                     label = name if replica == 0 else f"{name}-{replica + 1}"

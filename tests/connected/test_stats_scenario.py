@@ -265,7 +265,7 @@ def independent_counts(events: list[AnyEvent], registry: Registry) -> dict[str, 
     buckets: dict[str, dict[str, Any]] = {}
     for e in events:
         b = buckets.setdefault(
-            f"{e.town_id}|{_day(e)}|{e.message_id.int % 16:02d}",  # 16 shards chosen by message id
+            f"{e.town_id}|{_day(e)}|{e.message_id.int % 4:02d}",  # 4 shards chosen by message id
             {
                 "totals": Counter(),
                 "counts": defaultdict(Counter),
