@@ -40,6 +40,7 @@ from shared.settings import PROJECT_ROOT, GwSettings
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
 console = Console()
 
@@ -59,7 +60,8 @@ class Profile:
 
 
 PROFILES = {
-    "quick": Profile("quick", 3000, 1000, 300, 400, 10.0, (10_000, 100_000), 100, 0.0, 0.0),
+    "quick": Profile("quick", 3000, 1000, 300, 400, 10.0, (10_000, 50_000), 100, 0.0, 0.0),
+    "smoke": Profile("smoke", 200, 100, 20, 30, 2.0, (300, 600), 10, 0.0, 0.0),  # the e2e test: runs, writes JSON
     "full": Profile("full", 10_000, 3000, 1000, 1000, 30.0, (10_000, 100_000), 300, 60.0, 30.0),
 }
 
@@ -200,7 +202,7 @@ def county_phase(base: GwSettings, profile: Profile, report: BenchReport, step: 
         }
 
 
-def run_bench(*, profile_name: str = "quick", matters: int | None = None) -> int:
+def run_bench(*, profile_name: str = "quick", matters: int | None = None, out: Path | None = None) -> int:
     from shared.stack import console_say, stack_up
 
     profile = PROFILES[profile_name]
@@ -221,6 +223,6 @@ def run_bench(*, profile_name: str = "quick", matters: int | None = None) -> int
         county_phase(base, profile, report, step)
     report.wall_s = time.monotonic() - started
     print_report(report, console)
-    json_path, png_path = save_report(report, base.state_dir / "bench")
+    json_path, png_path = save_report(report, out or base.state_dir / "bench")
     console.print(f"figures: {json_path}\nchart:   {png_path}")
     return 0 if report.system.get("figures_equal_plan") else 1

@@ -170,9 +170,13 @@ def run_command(
 
 def bench_command(
     profile: Annotated[
-        str, typer.Option(help="quick (< 3 min: ceilings, system, latency, flat cost) or full (< 20 min, + county)")
+        str,
+        typer.Option(
+            help="quick (< 4 min: ceilings, system, latency, flat cost), full (< 20 min, + county) or smoke (tiny)"
+        ),
     ] = "quick",
     matters: Annotated[int | None, typer.Option(help="Matters for the system phase (default: the profile's)")] = None,
+    out: Annotated[Path | None, typer.Option(help="Directory of the JSON and PNG (default: .state/bench)")] = None,
 ) -> None:
     """The system beside its raw ceilings, latency at fixed loads, flat cost as history grows.
 
@@ -182,4 +186,4 @@ def bench_command(
 
     if profile not in PROFILES:
         raise typer.BadParameter(f"choose one of {', '.join(PROFILES)}", param_hint="--profile")
-    sys.exit(run_bench(profile_name=profile, matters=matters))
+    sys.exit(run_bench(profile_name=profile, matters=matters, out=out))

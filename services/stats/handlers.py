@@ -25,6 +25,8 @@ class EventStore(Protocol):
 
 
 class ApplyObserver(Protocol):
+    def batch_written(self, size: int) -> None: ...
+
     def event_applied(self, event_type: str) -> None: ...
 
     def event_duplicate(self) -> None: ...
@@ -43,6 +45,7 @@ async def when_events_arrive_update_read_models(
     effects = [Effect(event, counter_update(event, registry, zone)) for event in events]
     applied = await store.apply_batch(effects)
     if observer is not None:
+        observer.batch_written(len(events))
         for event in events:
             if str(event.message_id) in applied:
                 observer.event_applied(event.event_type)

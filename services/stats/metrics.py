@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import httpx
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -56,6 +56,16 @@ class EventMetrics:
             "Deliveries of events whose effects were all applied before (duplicates, redeliveries)",
             registry=registry,
         )
+
+        self.batch_events = Histogram(
+            "gridwhistle_stats_batch_events",
+            "Events per transaction (a quiet queue gives 1; a backlog up to GW_STATS_BATCH_MAX)",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000),
+            registry=registry,
+        )
+
+    def batch_written(self, size: int) -> None:
+        self.batch_events.observe(size)
 
     def event_applied(self, event_type: str) -> None:
         self.applied.labels(event_type=event_type).inc()

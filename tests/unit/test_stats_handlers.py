@@ -59,7 +59,11 @@ class FakeStore:
 class Observer:
     def __init__(self) -> None:
         self.applied: list[str] = []
+        self.batches: list[int] = []
         self.duplicates = 0
+
+    def batch_written(self, size: int) -> None:
+        self.batches.append(size)
 
     def event_applied(self, event_type: str) -> None:
         self.applied.append(event_type)
