@@ -138,11 +138,14 @@ def cargo_install_store(component: str, cache_dir: Path, *, log: Path, say: Say)
     cache_dir.mkdir(parents=True, exist_ok=True)
     log.parent.mkdir(parents=True, exist_ok=True)
     with (cache_dir / "build.lock").open("w") as lock:
-        say(f"waiting for the store build lock in {cache_dir}…")
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"another stack up is building the store in {cache_dir}: waiting for it…")
+            fcntl.flock(lock, fcntl.LOCK_EX)
         if binary.exists():  # built by whoever held the lock
             return False
-        say(f"building {STORE_CRATE} {STORE_VERSION} once for this machine (cargo, 15-25 min on 2 cores)…")
+        say(f"building {STORE_CRATE} {STORE_VERSION} once for this machine (cargo, ~7 min on 2 cores)…")
         say(f"build log: {log}; cache: {cache_dir}")
         _run_cargo(component, cargo, cache_dir, log=log, say=say)
     if not binary.exists():
