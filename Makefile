@@ -6,7 +6,7 @@ UV := .venv/bin/uv
 STAMP := .venv/.installed
 PROFILE ?= quick
 
-.PHONY: help install run test test-unit test-connected lint bench stack-up stack-down stack-status clean
+.PHONY: help install run test test-unit test-connected lint bench chaos stack-up stack-down stack-status clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ lint: install ## ruff and mypy (strict)
 
 bench: install stack-up ## the system beside its raw ceilings (PROFILE=quick|full), printed and saved in .state/bench
 	.venv/bin/gridwhistle bench --profile $(PROFILE)
+
+chaos: install stack-up ## kill each service, restart store and broker under load; lost and counted twice must be 0
+	.venv/bin/gridwhistle chaos
 
 clean: ## remove caches (keeps .venv and .state)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache

@@ -10,7 +10,7 @@ import typer
 from services.dispatch.cli import dept_app, dispatch_app
 from services.intake.cli import intake_app
 from services.intake.tokens import tokens_app
-from services.simulator.cli import bench_command, run_command, simulate_command
+from services.simulator.cli import bench_command, chaos_command, run_command, simulate_command
 from services.stats.cli import stats_app
 from shared.admin_cli import dlq_app, topology_app, users_app
 from shared.registry.cli import registry_app
@@ -36,7 +36,10 @@ app.add_typer(users_app, name="users", help="Provision broker users and permissi
 app.add_typer(topology_app, name="topology", help="Show or declare exchanges, queues and bindings.")
 app.add_typer(dlq_app, name="dlq", help="List, show and replay dead letters.")
 app.add_typer(registry_app, name="registry", help="Validate, show and generate registries.")
-app.command("bench", help="Throughput and memory figures.")(bench_command)
+app.command("bench", help="The system beside its raw ceilings: throughput, latency, flat cost.")(bench_command)
+app.command("chaos", help="Kill each service, restart the store and the broker under load; check the books.")(
+    chaos_command
+)
 
 
 def main() -> None:

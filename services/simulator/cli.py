@@ -187,3 +187,14 @@ def bench_command(
     if profile not in PROFILES:
         raise typer.BadParameter(f"choose one of {', '.join(PROFILES)}", param_hint="--profile")
     sys.exit(run_bench(profile_name=profile, matters=matters, out=out))
+
+
+def chaos_command(
+    matters: Annotated[int, typer.Option(help="Matters of the Changjia scenario to replay")] = 900,
+    rate: Annotated[float, typer.Option(help="Reports per second offered while the faults happen")] = 15.0,
+) -> None:
+    """SIGKILL dispatch, stats and intake (each restarted), restart the store and the broker, all
+    under a steady load; then every read-model figure must equal the plan (lost 0, counted twice 0)."""
+    from services.simulator.chaos import run_chaos
+
+    sys.exit(run_chaos(matters=matters, rate=rate))
