@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import aio_pika
 import httpx
 
 from services.intake.tokens import TokenKind, issue_token
@@ -71,10 +72,17 @@ class Submitter:
         self.http = httpx.AsyncClient(base_url=intake_url, timeout=httpx.Timeout(30.0))
         self.broker = broker
         self._tokens: dict[tuple[str, str | None, TokenKind], str] = {}
+        self._submissions: dict[str, ReportSubmission] = {}
         self.stats = SubmitStats()
 
     async def close(self) -> None:
         await self.http.aclose()
+
+    def submission(self, m: PlannedMatter) -> ReportSubmission:
+        """Built once per report: a retry sends the very same body (intake answers it as a duplicate)."""
+        if m.report_id not in self._submissions:
+            self._submissions[m.report_id] = submission_of(m)
+        return self._submissions[m.report_id]
 
     def token(self, town_id: str, grid_id: str | None, kind: TokenKind) -> str:
         key = (town_id, grid_id, kind)
@@ -87,7 +95,7 @@ class Submitter:
             started = time.monotonic()
             try:
                 done = await self._submit_once(m, started)
-            except (httpx.TransportError, OSError) as error:
+            except (httpx.TransportError, OSError, aio_pika.exceptions.AMQPError) as error:
                 log.warning("intake unreachable, retrying", extra={"attempt": attempt, "error": type(error).__name__})
                 done = False
             if done:
@@ -99,7 +107,7 @@ class Submitter:
 
     async def _submit_once(self, m: PlannedMatter, started: float) -> bool:
         if m.channel == Channel.AMQP and self.broker is not None:
-            body = submission_of(m).model_dump(mode="json", exclude_none=True)
+            body = self.submission(m).model_dump(mode="json", exclude_none=True)
             await publish_confirmed(
                 self.broker,
                 body,
@@ -127,7 +135,7 @@ class Submitter:
             return self._accept(m, response, started, lambda b: b[0]["service_request_id"])
         response = await self.http.post(
             "/v1/reports",
-            json=submission_of(m).model_dump(mode="json", exclude_none=True),
+            json=self.submission(m).model_dump(mode="json", exclude_none=True),
             headers={"Authorization": f"Bearer {self.token(m.town_id, m.grid_id, 'grid')}"},
         )
         return self._accept(m, response, started, lambda b: b["matter_id"])
