@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import aio_pika
 import httpx
+from aiormq.exceptions import ChannelInvalidStateError
 
 from services.intake.tokens import TokenKind, issue_token
 from shared import topology
@@ -95,7 +96,7 @@ class Submitter:
             started = time.monotonic()
             try:
                 done = await self._submit_once(m, started)
-            except (httpx.TransportError, OSError, aio_pika.exceptions.AMQPError) as error:
+            except (httpx.TransportError, OSError, aio_pika.exceptions.AMQPError, ChannelInvalidStateError) as error:
                 log.warning("intake unreachable, retrying", extra={"attempt": attempt, "error": type(error).__name__})
                 done = False
             if done:
