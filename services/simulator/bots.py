@@ -15,6 +15,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import aio_pika
+from aiormq.exceptions import ChannelInvalidStateError
 from faststream import AckPolicy
 from faststream.rabbit.annotations import RabbitMessage  # FastStream resolves it at runtime
 
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
     from shared.registry import Registry
 
 log = logging.getLogger("gridwhistle.simulator.bots")
+SEND_ATTEMPTS = 60
+"""A command is retried this many times (up to 2 s apart) while the broker is unreachable."""
 
 
 def owner_of(routing_key: str) -> str:
@@ -172,7 +176,14 @@ class BotCrew:
             round=item.round,
             **fields,
         )
-        await publish_command(self.broker, command)
+        for attempt in range(1, SEND_ATTEMPTS + 1):  # a department keeps trying while the broker is away
+            try:
+                await publish_command(self.broker, command)
+                break
+            except (ConnectionError, aio_pika.exceptions.AMQPError, ChannelInvalidStateError):
+                if attempt == SEND_ATTEMPTS:
+                    raise
+                await asyncio.sleep(min(2.0, 0.1 * attempt))
         self.commands_sent += 1
 
     def _spawn(self, work: Any) -> None:
