@@ -136,6 +136,10 @@ async def run_step(
         case = stored.case if stored is not None else None
         transition = step(case, ctx)
         if not transition.changes:
+            if drain and transition.outcome == "duplicate" and case is not None and case.pending:
+                # a redelivery of a message whose transition was committed before a crash: the
+                # parked commands it would have unblocked were never retried
+                await drain_parked(deps, matter_id)
             return transition
         previous = case.version if case else 0
         new = transition.case
@@ -221,6 +225,8 @@ async def sweep_once(deps: DispatchDeps) -> int:
         stored = await deps.store.load(matter_id)
         if stored is not None and stored.in_flight and await _guarded(matter_id, finish_stalled(deps, stored)):
             changed += 1
+            if stored.case.pending:  # what its writer would have retried after sending
+                await _guarded(matter_id, drain_parked(deps, matter_id))
     for matter_id in await deps.store.due(now):
         if await _guarded(matter_id, run_step(deps, matter_id, _sweep_step)):
             changed += 1

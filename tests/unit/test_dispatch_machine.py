@@ -338,3 +338,33 @@ async def test_two_writers_of_one_version_never_both_win() -> None:
     case = await case_of(deps_a, m)
     assert case.version == 3 and {o.state for o in case.owners} == {"accepted"}
     assert [e["sequence"] for e in broker(deps_a).events() + broker(deps_b).events()].count(3) == 1
+
+
+async def test_a_parked_command_is_retried_when_the_transition_it_waits_for_is_redelivered_after_a_crash() -> None:
+    clock = FakeClock()
+    deps = make_deps(clock)
+    event = reported("safety_hazard", "urgent")
+    assert (await on_command(deps, cmd("accept_matter", event.matter_id, EMERGENCY, 1))).outcome == "parked"
+    broker(deps).fail_next = 1
+    with pytest.raises(ConnectionError):  # the report's transition committed, then the broker went away
+        await on_matter_reported(deps, event)
+    assert (await case_of(deps, event.matter_id)).pending != []  # no drain ran
+    clock.advance(seconds=11)
+    assert (await on_matter_reported(deps, event)).outcome == "duplicate"  # the redelivery
+    case = await case_of(deps, event.matter_id)
+    assert case.pending == [] and case.state == "accepted"
+
+
+async def test_the_sweeper_retries_parked_commands_after_sending_a_stalled_outbox() -> None:
+    clock = FakeClock()
+    deps = make_deps(clock)
+    event = reported("safety_hazard", "urgent")
+    assert (await on_command(deps, cmd("accept_matter", event.matter_id, EMERGENCY, 1))).outcome == "parked"
+    broker(deps).fail_next = 1
+    with pytest.raises(ConnectionError):  # the writer dies; its message is not redelivered here
+        await on_matter_reported(deps, event)
+    clock.advance(seconds=11)
+    await sweep_once(deps)
+    case = await case_of(deps, event.matter_id)
+    assert case.pending == [] and case.state == "accepted"
+    assert [e["event_type"] for e in broker(deps).events()] == ["matter_dispatched", "matter_accepted"]
