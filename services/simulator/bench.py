@@ -113,22 +113,6 @@ async def _replay_with_tap(
     return result, tap
 
 
-def _options(sandbox: ServiceSandbox, *, matters: int, rate: float, seed: int = 1) -> ReplayOptions:
-    return ReplayOptions(
-        speed=float("inf"),
-        rate=rate,
-        seed=seed,
-        run_id=uuid.uuid4().hex[:6],
-        limit=matters,
-        until_drained=True,
-        drain_timeout=900.0,
-        intake_url=sandbox.url("intake"),
-        stats_url=sandbox.url("stats"),
-        concurrency=64,
-        poll_every=0.5,
-    )
-
-
 def _latency_figures(result: ReplayResult, tap: LatencyTap) -> dict[str, Any]:
     sent = result.submitted.sent_at if result.submitted else {}
     answers = result.submitted.answer_seconds if result.submitted else []
@@ -147,7 +131,7 @@ def system_phases(base: GwSettings, profile: Profile, report: BenchReport, step:
         step(f"the system: {profile.system_matters} matters at full speed")
         started = time.monotonic()
         result, tap = asyncio.run(
-            _replay_with_tap(sandbox, _options(sandbox, matters=profile.system_matters, rate=0.0), "changjia")
+            _replay_with_tap(sandbox, sandbox.replay_options(matters=profile.system_matters, rate=0.0), "changjia")
         )
         wall = time.monotonic() - started
         report.system = {
@@ -166,7 +150,7 @@ def system_phases(base: GwSettings, profile: Profile, report: BenchReport, step:
             step(f"latency at {rate:g} reports/s for {profile.latency_seconds:g} s")
             matters = int(rate * profile.latency_seconds)
             result, tap = asyncio.run(
-                _replay_with_tap(sandbox, _options(sandbox, matters=matters, rate=rate, seed=2), "changjia")
+                _replay_with_tap(sandbox, sandbox.replay_options(matters=matters, rate=rate, seed=2), "changjia")
             )
             report.latency[f"{rate:g}/s"] = {"offered_per_s": rate, **_latency_figures(result, tap)}
         for size in profile.history:
@@ -187,7 +171,7 @@ def county_phase(base: GwSettings, profile: Profile, report: BenchReport, step: 
         matters = int(profile.county_rate * profile.county_seconds)
         step(f"county: {matters} matters at {profile.county_rate:g}/s, two replicas of dispatch and stats")
         started = time.monotonic()
-        options = _options(sandbox, matters=matters, rate=profile.county_rate)
+        options = sandbox.replay_options(matters=matters, rate=profile.county_rate)
         result, tap = asyncio.run(_replay_with_tap(sandbox, options, "county"))
         wall = time.monotonic() - started
         closed = result.observed.get("closed", 0.0)

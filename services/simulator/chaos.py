@@ -14,13 +14,12 @@ import asyncio
 import os
 import signal
 import time
-import uuid
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
-from services.simulator.replay import ReplayOptions, ReplayResult, replay
+from services.simulator.replay import ReplayResult, replay
 from services.simulator.sandbox import ServiceSandbox
 from services.simulator.scenario import load_scenario
 from shared.settings import GwSettings
@@ -78,17 +77,7 @@ async def _run(
     base: GwSettings, sandbox: ServiceSandbox, matters: int, rate: float
 ) -> tuple[ReplayResult, list[tuple[float, str, float]]]:
     assert sandbox.settings is not None
-    options = ReplayOptions(
-        speed=float("inf"),
-        rate=rate,
-        run_id=uuid.uuid4().hex[:6],
-        limit=matters,
-        until_drained=True,
-        drain_timeout=900.0,
-        intake_url=sandbox.url("intake"),
-        stats_url=sandbox.url("stats"),
-        poll_every=1.0,
-    )
+    options = sandbox.replay_options(matters=matters, rate=rate, poll_every=1.0)
     done: list[tuple[float, str, float]] = []
     injector = asyncio.create_task(_inject(base, sandbox, done))
     try:

@@ -14,6 +14,7 @@ from types import TracebackType
 from pymongo import MongoClient
 
 from services.simulator.processes import ManagedProcess, python_module
+from services.simulator.replay import ReplayOptions
 from shared.management import create_vhost, delete_vhost
 from shared.settings import GwSettings
 
@@ -36,6 +37,22 @@ class ServiceSandbox:
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
+
+    def replay_options(self, *, matters: int, rate: float, seed: int = 1, poll_every: float = 0.5) -> ReplayOptions:
+        """A replay against this sandbox: bots at full speed, a fresh run id, until every matter is closed."""
+        return ReplayOptions(
+            speed=float("inf"),
+            rate=rate,
+            seed=seed,
+            run_id=uuid.uuid4().hex[:6],
+            limit=matters,
+            until_drained=True,
+            drain_timeout=900.0,
+            intake_url=self.url("intake"),
+            stats_url=self.url("stats"),
+            concurrency=64,
+            poll_every=poll_every,
+        )
 
     def __enter__(self) -> ServiceSandbox:
         suffix = uuid.uuid4().hex[:8]

@@ -1,8 +1,8 @@
 """What one event adds to the counters: a pure function of the event (and the registry).
 
-All counter effects of an event land in ONE bucket document, the ``(town, day)`` bucket of
-the event, so one single-document update guarded by the message id applies all of them or
-none (see ``store.apply_counters``). Inside the bucket::
+All counter effects of an event land in ONE bucket document, the ``(town, day, shard)`` bucket
+of the event; ``store.apply_batch`` merges a batch's increments per bucket and applies them in
+the batch's transaction. Inside the bucket::
 
     totals.<figure>                        the town's figures for the day
     counts.<category>.<figure>             the same per category

@@ -257,7 +257,7 @@ class TownTotals:
 
 
 async def all_time_totals(db: AsyncDatabase[MongoDoc]) -> TownTotals:
-    """Sums over every day bucket: O(towns x days), projected (no grids, no applied ids)."""
+    """Sums over every day bucket: O(towns x days), projected (no grids)."""
     totals = TownTotals()
     async for bucket in db[COUNTERS].find({}, {"town_id": 1, "counts": 1, "departments": 1}):
         town_id = bucket["town_id"]
