@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from services.dispatch.case import Case
     from services.dispatch.metrics import DispatchMetrics
     from services.dispatch.rules import RuleBook
-    from services.dispatch.store import CaseRepository, StoredCase
+    from services.dispatch.store import CaseRepository
     from shared.contracts import AnyCommand, MatterReported
     from shared.registry import Registry
 
@@ -100,11 +100,6 @@ async def send_outbox(deps: DispatchDeps, matter_id: str, version: int, outbox: 
         await deps.store.outbox_sent(matter_id, version)
 
 
-async def finish_stalled(deps: DispatchDeps, stored: StoredCase) -> None:
-    """Send the outbox of a transition whose writer died (older than the grace period)."""
-    await send_outbox(deps, stored.case.matter_id, stored.case.version, stored.outbox)
-
-
 def _count(deps: DispatchDeps, transition: Transition) -> None:
     if transition.command_type not in ("matter_reported", "sweep", "park_timeout", ""):
         deps.metrics.commands.labels(transition.command_type, transition.outcome).inc()
@@ -122,35 +117,36 @@ async def run_step(
     *,
     drain: bool = True,
 ) -> Transition:
-    """Load, decide, win the next version (optimistic: on a lost race decide again), publish,
-    then retry parked commands."""
+    """The unit of work: load, decide, win the next version (optimistic: on a lost race decide
+    again), publish, then retry parked commands.
+
+    A case whose last transition's outbox is still unsent is first completed: after the grace
+    period its writer counts as dead and its events are sent here. Parked commands are retried
+    whenever the case holds any after a step that did not just park one — also after a duplicate,
+    since a redelivered message may find its transition committed by a writer that died before
+    retrying them."""
     for attempt in range(deps.max_retries):
         stored = await deps.store.load(matter_id)
         ctx = deps.context()
-        if stored is not None and stored.in_flight:  # the last transition's events are not sent yet
+        if stored is not None and stored.in_flight:
             if stored.committed_at is None or stored.committed_at <= ctx.now - deps.outbox_grace:
-                await finish_stalled(deps, stored)  # its writer died
+                await send_outbox(deps, matter_id, stored.case.version, stored.outbox)  # its writer died
             else:  # its writer is sending them: give it a moment
                 await asyncio.sleep(min(0.25, 0.002 * 2 ** min(attempt, 7)) * (0.5 + random.random()))
             continue
         case = stored.case if stored is not None else None
         transition = step(case, ctx)
-        if not transition.changes:
-            if drain and transition.outcome == "duplicate" and case is not None and case.pending:
-                # a redelivery of a message whose transition was committed before a crash: the
-                # parked commands it would have unblocked were never retried
-                await drain_parked(deps, matter_id)
-            return transition
-        previous = case.version if case else 0
-        new = transition.case
-        new.version = previous + 1
-        new.next_deadline = new.compute_next_deadline(deps.park_timeout)
-        outbox = outbox_entries(transition)
-        if not await deps.store.commit(previous, new, outbox, ctx.now):
-            continue  # another writer won this version: decide again on what it wrote
-        _count(deps, transition)
-        await send_outbox(deps, matter_id, new.version, outbox)
-        if drain and transition.outcome in ("applied", "rejected"):
+        if transition.changes:
+            previous = case.version if case else 0
+            new = transition.case
+            new.version = previous + 1
+            new.next_deadline = new.compute_next_deadline(deps.park_timeout)
+            outbox = outbox_entries(transition)
+            if not await deps.store.commit(previous, new, outbox, ctx.now):
+                continue  # another writer won this version: decide again on what it wrote
+            _count(deps, transition)
+            await send_outbox(deps, matter_id, new.version, outbox)
+        if drain and transition.outcome != "parked" and transition.case.pending:
             await drain_parked(deps, matter_id)
         return transition
     raise ConcurrencyExhaustedError(f"case {matter_id}: gave up after {deps.max_retries} concurrent updates")
@@ -216,17 +212,25 @@ def _sweep_step(case: Case | None, ctx: Context) -> Transition:
     return Transition(outcome, escalated.case, expired.outbound + escalated.outbound, command_type="sweep")
 
 
+def _resume_step(case: Case | None, ctx: Context) -> Transition:
+    """Decides nothing: ``run_step`` around it completes a stalled transition (outbox, parked)."""
+    if case is None:
+        raise RuntimeError("resume of a missing case")
+    return Transition("noop", case)
+
+
+async def _resume(deps: DispatchDeps, matter_id: str) -> None:
+    await run_step(deps, matter_id, _resume_step)
+
+
 async def sweep_once(deps: DispatchDeps) -> int:
-    """One pass: send outboxes whose writer died, escalate what is overdue, expire parked
+    """One pass: complete transitions whose writer died, escalate what is overdue, expire parked
     commands. One failing case is logged and skipped, not the pass."""
     changed = 0
     now = deps.clock()
     for matter_id in await deps.store.stalled(now - deps.outbox_grace):
-        stored = await deps.store.load(matter_id)
-        if stored is not None and stored.in_flight and await _guarded(matter_id, finish_stalled(deps, stored)):
+        if await _guarded(matter_id, _resume(deps, matter_id)):
             changed += 1
-            if stored.case.pending:  # what its writer would have retried after sending
-                await _guarded(matter_id, drain_parked(deps, matter_id))
     for matter_id in await deps.store.due(now):
         if await _guarded(matter_id, run_step(deps, matter_id, _sweep_step)):
             changed += 1

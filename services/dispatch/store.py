@@ -124,7 +124,3 @@ class CaseStore:
     async def snapshot(self, matter_id: str) -> Case | None:
         stored = await self.load(matter_id)
         return None if stored is None else stored.case
-
-    async def all_cases(self) -> list[Case]:
-        """Every case (tools and tests; O(cases))."""
-        return [Case.model_validate(doc) async for doc in self.cases.find({})]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from services.dispatch.handlers import DispatchDeps, on_command, on_matter_reported, sweep_once
-from shared.contracts import COMMAND_ADAPTER, AnyCommand
+from shared.contracts import COMMAND_ADAPTER, AnyCommand, MatterReported
 from tests.unit.test_dispatch_fakes import (
     GRID,
     INSTRUCTOR,
@@ -340,31 +340,29 @@ async def test_two_writers_of_one_version_never_both_win() -> None:
     assert [e["sequence"] for e in broker(deps_a).events() + broker(deps_b).events()].count(3) == 1
 
 
-async def test_a_parked_command_is_retried_when_the_transition_it_waits_for_is_redelivered_after_a_crash() -> None:
-    clock = FakeClock()
+async def _parked_accept_then_report_dies_after_commit(clock: FakeClock) -> tuple[DispatchDeps, MatterReported]:
+    """An accept parked before its report; the report's transition commits, then the broker goes away."""
     deps = make_deps(clock)
     event = reported("safety_hazard", "urgent")
     assert (await on_command(deps, cmd("accept_matter", event.matter_id, EMERGENCY, 1))).outcome == "parked"
     broker(deps).fail_next = 1
-    with pytest.raises(ConnectionError):  # the report's transition committed, then the broker went away
+    with pytest.raises(ConnectionError):
         await on_matter_reported(deps, event)
     assert (await case_of(deps, event.matter_id)).pending != []  # no drain ran
     clock.advance(seconds=11)
+    return deps, event
+
+
+async def test_a_parked_command_is_retried_when_the_transition_it_waits_for_is_redelivered_after_a_crash() -> None:
+    deps, event = await _parked_accept_then_report_dies_after_commit(FakeClock())
     assert (await on_matter_reported(deps, event)).outcome == "duplicate"  # the redelivery
     case = await case_of(deps, event.matter_id)
     assert case.pending == [] and case.state == "accepted"
 
 
 async def test_the_sweeper_retries_parked_commands_after_sending_a_stalled_outbox() -> None:
-    clock = FakeClock()
-    deps = make_deps(clock)
-    event = reported("safety_hazard", "urgent")
-    assert (await on_command(deps, cmd("accept_matter", event.matter_id, EMERGENCY, 1))).outcome == "parked"
-    broker(deps).fail_next = 1
-    with pytest.raises(ConnectionError):  # the writer dies; its message is not redelivered here
-        await on_matter_reported(deps, event)
-    clock.advance(seconds=11)
-    await sweep_once(deps)
+    deps, event = await _parked_accept_then_report_dies_after_commit(FakeClock())
+    await sweep_once(deps)  # the message is not redelivered here: the sweeper completes the transition
     case = await case_of(deps, event.matter_id)
     assert case.pending == [] and case.state == "accepted"
     assert [e["event_type"] for e in broker(deps).events()] == ["matter_dispatched", "matter_accepted"]
