@@ -5,6 +5,11 @@ change a matter. Every message carries ``message_id`` (the dedupe key), ``occurr
 ``schema_version``, ``matter_id``, ``town_id``, ``grid_id`` and ``correlation_id``.
 Consumers ignore unknown fields; a breaking change bumps ``schema_version``.
 
+Events carry the state they produce: every event dispatch publishes has ``matter``, the
+``MatterSnapshot`` after its transition (state, round, tier, owners and their states, open
+departments, deadlines, escalation level). Readers keep the snapshot of the highest ``sequence``;
+none of them re-derives the lifecycle. (Schema 2: ``matter`` added.)
+
 Citizen personal data (``CitizenContact``) travels only inside ``MatterReported`` and is
 excluded from ``repr``, so it never reaches a log line by accident.
 """
@@ -17,9 +22,9 @@ from uuid import UUID, uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
-from shared.domain import Category, Channel, Priority, ReporterRole, Severity, Tier
+from shared.domain import Category, Channel, MatterState, Priority, ReporterRole, Severity, Tier
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 Slug = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
 
@@ -81,6 +86,58 @@ class CitizenContact(BaseModel):
     email: str | None = Field(None, max_length=200, repr=False)
 
 
+# ---------------------------------------------------------------- the matter's state
+
+OwnerState = Literal["dispatched", "accepted", "resolved", "released"]
+"""An owner's part in the current round: given it, took it on, finished it, or left it (supporting)."""
+
+
+class MatterOwner(BaseModel):
+    """One owner of the current round: the lead (department, grid staff, or the town's supervision)
+    or a supporting department. ``escalation_level``: the highest escalation addressed to it this round."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    owner_id: str
+    role: Literal["lead", "supporting"]
+    state: OwnerState
+    escalation_level: int = Field(0, ge=0, le=3)
+
+
+class MatterSnapshot(BaseModel):
+    """The matter as dispatch left it after one transition: what every reader keeps.
+
+    ``open_departments``: departments that have the matter in their backlog (department-tier owners
+    that have neither resolved nor left it). ``departments``: every department ever given it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    state: MatterState
+    round: int = Field(ge=0)
+    stage: Literal["reported", "whistled"] = "reported"
+    severity: Severity
+    tier: Tier | None = None
+    priority: Priority | None = None
+    lead: str | None = None
+    assignee: str | None = None
+    supporting: list[str] = Field(default_factory=list)
+    owners: list[MatterOwner] = Field(default_factory=list)
+    open_departments: list[str] = Field(default_factory=list)
+    departments: list[str] = Field(default_factory=list)
+    dispatched_at: AwareDatetime | None = None
+    accept_by: AwareDatetime | None = None
+    resolve_by: AwareDatetime | None = None
+    accepted_at: AwareDatetime | None = None
+    resolved_at: AwareDatetime | None = None
+    closed_at: AwareDatetime | None = None
+    escalation_level: int = Field(0, ge=0, le=3)  # the highest of this round
+    supervised: bool = False  # a supervisor stepped in (escalated, returned to supervision, rerouted)
+    satisfaction: int | None = Field(None, ge=1, le=5)
+
+    def owner(self, owner_id: str) -> MatterOwner | None:
+        return next((o for o in self.owners if o.owner_id == owner_id), None)
+
+
 # ---------------------------------------------------------------- events
 
 
@@ -92,7 +149,16 @@ class Event(Message):
     category: Category
 
 
+class MatterEvent(Event):
+    """An event of dispatch's: ``matter`` is the matter after the transition that caused it (all
+    events of one transition share its ``sequence`` and its snapshot)."""
+
+    matter: MatterSnapshot
+
+
 class MatterReported(Event):
+    """A new matter (from intake, ``sequence`` 0): the one event before dispatch decided anything."""
+
     event_type: Literal["matter_reported"] = "matter_reported"
     report_id: str = Field(min_length=1, max_length=120)
     channel: Channel
@@ -108,7 +174,7 @@ class MatterReported(Event):
     reported_at: AwareDatetime = Field(default_factory=utc_now)
 
 
-class MatterDispatched(Event):
+class MatterDispatched(MatterEvent):
     """The matter was given to owners for one dispatch round."""
 
     event_type: Literal["matter_dispatched"] = "matter_dispatched"
@@ -126,7 +192,7 @@ class MatterDispatched(Event):
     resolve_by: AwareDatetime
 
 
-class MatterAccepted(Event):
+class MatterAccepted(MatterEvent):
     event_type: Literal["matter_accepted"] = "matter_accepted"
     round: int
     by: str
@@ -135,7 +201,7 @@ class MatterAccepted(Event):
     on_time: bool = True  # accepted before accept_by
 
 
-class MatterReturned(Event):
+class MatterReturned(MatterEvent):
     event_type: Literal["matter_returned"] = "matter_returned"
     round: int
     by: str
@@ -143,7 +209,7 @@ class MatterReturned(Event):
     outcome: Literal["rerouted", "supervision", "released"]
 
 
-class MatterRerouted(Event):
+class MatterRerouted(MatterEvent):
     event_type: Literal["matter_rerouted"] = "matter_rerouted"
     round: int
     by: str
@@ -152,14 +218,14 @@ class MatterRerouted(Event):
     supporting: list[str] = Field(default_factory=list)
 
 
-class MatterWhistled(Event):
+class MatterWhistled(MatterEvent):
     event_type: Literal["matter_whistled"] = "matter_whistled"
     round: int
     by: str
     reason: str
 
 
-class MatterResolved(Event):
+class MatterResolved(MatterEvent):
     event_type: Literal["matter_resolved"] = "matter_resolved"
     round: int
     by: str
@@ -170,7 +236,7 @@ class MatterResolved(Event):
     on_time: bool = True  # resolved before resolve_by
 
 
-class MatterClosed(Event):
+class MatterClosed(MatterEvent):
     event_type: Literal["matter_closed"] = "matter_closed"
     round: int
     by: str
@@ -179,7 +245,7 @@ class MatterClosed(Event):
     supervised: bool = False  # a supervisor stepped in at some point of its life
 
 
-class MatterReopened(Event):
+class MatterReopened(MatterEvent):
     event_type: Literal["matter_reopened"] = "matter_reopened"
     round: int
     by: str
@@ -187,7 +253,7 @@ class MatterReopened(Event):
     lead: str
 
 
-class MatterEscalated(Event):
+class MatterEscalated(MatterEvent):
     event_type: Literal["matter_escalated"] = "matter_escalated"
     round: int
     level: int = Field(ge=1, le=3)
@@ -196,7 +262,7 @@ class MatterEscalated(Event):
     due_at: AwareDatetime
 
 
-class MatterCommandRejected(Event):
+class MatterCommandRejected(MatterEvent):
     event_type: Literal["matter_command_rejected"] = "matter_command_rejected"
     command_id: UUID
     command_type: str

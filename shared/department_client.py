@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from faststream.rabbit import RabbitBroker
 
-    from shared.contracts import Event
+    from shared.contracts import Event, MatterSnapshot
 
 log = logging.getLogger("gridwhistle.department_client")
 
@@ -74,6 +74,18 @@ class WorkItem:
     escalation_level: int = 0
     lead: str = ""
     supporting: list[str] = field(default_factory=list)
+    owner_id: str = ""  # this client's entry among the round's owners
+    sequence: int = 0
+
+    def follow(self, sequence: int, matter: MatterSnapshot) -> WorkItem:
+        """Take the matter's state from dispatch's snapshot: this owner's part of the round."""
+        self.sequence = sequence
+        self.lead, self.supporting = matter.lead or "", list(matter.supporting)
+        self.escalation_level = matter.escalation_level
+        me = matter.owner(self.owner_id)
+        if me is not None and me.state in ("dispatched", "accepted"):
+            self.state = me.state
+        return self
 
 
 OnItem = Callable[[WorkItem, "Event"], Awaitable[None]]
@@ -154,16 +166,20 @@ class DepartmentClient:
             await self.on_item(item, event)
 
     def _apply(self, event: Event) -> WorkItem | None:
+        """Keep what dispatch decided: every work-queue event carries the matter's snapshot, and
+        the newest one (highest ``sequence``) is the item, for the owner this client acts as."""
+        if isinstance(event, MatterEscalated):
+            self.escalations.append(event)
+        if not isinstance(event, MatterDispatched | MatterEscalated):
+            return None
         current = self.items.get(event.matter_id)
+        if current is not None and current.sequence >= event.sequence:
+            return None  # older news, or a duplicate
         if isinstance(event, MatterDispatched):
-            if current is not None and current.round >= event.round:
-                return None
             if not self._owns(event):
                 return None
-            owners = self.owners
-            is_lead = owners is None or event.lead in owners or event.assignee in owners
-            role: Literal["lead", "supporting"] = "lead" if is_lead else "supporting"
-            actor = self.actor_id or event.assignee or self.department_id
+            is_lead = self.owners is None or event.lead in self.owners or event.assignee in self.owners
+            mine = event.lead if is_lead else next(s for s in event.supporting if self.owners and s in self.owners)
             item = WorkItem(
                 matter_id=event.matter_id,
                 town_id=event.town_id,
@@ -172,24 +188,20 @@ class DepartmentClient:
                 severity=event.severity,
                 round=event.round,
                 tier=event.tier,
-                role=role,
-                actor_id=actor,
+                role="lead" if is_lead else "supporting",
+                actor_id=self.actor_id or event.assignee or self.department_id,
                 priority=event.priority,
                 accept_by=event.accept_by,
                 resolve_by=event.resolve_by,
                 reason=event.reason,
-                lead=event.lead,
-                supporting=list(event.supporting),
-                state="accepted" if event.reason == "reopened" else "dispatched",
+                owner_id=mine,
             )
             self.items[event.matter_id] = item
-            return item
-        if isinstance(event, MatterEscalated):
-            self.escalations.append(event)
-        if isinstance(event, MatterEscalated) and current is not None and current.round == event.round:
-            current.escalation_level = max(current.escalation_level, event.level)
-            return current
-        return None
+        elif current is None or current.round != event.matter.round:
+            return None  # an escalation of a round this client does not hold
+        else:
+            item = current
+        return item.follow(event.sequence, event.matter)
 
     # ------------------------------------------------------------------ commands
     def _item(self, matter_id: UUID | str) -> WorkItem:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from shared.contracts import COMMAND_ADAPTER, MatterReported
+from shared.contracts import COMMAND_ADAPTER, MatterReported, MatterSnapshot
 
 TOWN, GRID = "changjia", "changjia-g017"
 
@@ -48,3 +48,8 @@ def command(kind: str, matter_id: uuid.UUID, actor: str, round_: int, *, grid_id
             **fields,
         }
     )
+
+
+def snapshot(state: str = "dispatched", **fields: Any) -> MatterSnapshot:
+    """A matter snapshot for events whose counting does not depend on it (round 1, minor)."""
+    return MatterSnapshot.model_validate({"state": state, "round": 1, "severity": "minor", **fields})

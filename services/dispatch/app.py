@@ -7,7 +7,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from services.dispatch.config import DispatchSettings
-from services.dispatch.handlers import DispatchDeps, run_sweeper, system_clock
+from services.dispatch.deps import DispatchDeps, broker_publisher, system_clock
+from services.dispatch.handlers import run_sweeper
 from services.dispatch.metrics import DispatchMetrics
 from services.dispatch.rules import load_rules
 from services.dispatch.store import CaseStore
@@ -40,7 +41,7 @@ def create_app(
     store = CaseStore(runtime.db)
     deps = DispatchDeps(
         store=store,
-        broker=runtime.broker,
+        publish=broker_publisher(runtime.broker),
         rules=load_rules(settings.rules_path, runtime.registry),
         registry=runtime.registry,
         metrics=DispatchMetrics(runtime.metrics),

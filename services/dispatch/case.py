@@ -1,125 +1,301 @@
-"""The case: dispatch's own state of one matter (one document per version, see ``store``)."""
+"""The case: dispatch's aggregate — every rule that changes a matter (DESIGN §6).
+
+Each public method checks its rules, changes the case and records the events it causes (as
+cosmicpython's ``Product.allocate`` does). It raises ``NotReadyError`` for what is not possible
+*yet* and ``IllegalCommandError`` for what is never possible; ``decide`` turns those into parked
+and rejected outcomes. Everything here is synchronous and pure: no store, no broker, no clock
+but ``ctx.now``.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from dataclasses import replace
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from services.dispatch.case_state import CaseState, IllegalCommandError, NotReadyError, ParkedCommand
+from services.dispatch.rules import Route
+from shared import topology
+from shared.contracts import (
+    MatterAccepted,
+    MatterClosed,
+    MatterCommandRejected,
+    MatterEscalated,
+    MatterReopened,
+    MatterRerouted,
+    MatterResolved,
+    MatterReturned,
+    MatterWhistled,
+    RecordFeedback,
+    RerouteMatter,
+    ReturnMatter,
+)
+from shared.domain import MatterState, Priority, Tier
+from shared.errors import PermanentError
 
-from shared.domain import Category, MatterState, Priority, Severity, Tier
+if TYPE_CHECKING:
+    from services.dispatch.case_state import Context, Owner
+    from shared.contracts import AcceptMatter, AnyCommand, MatterReported, ResolveMatter, WhistleMatter
 
-OwnerState = Literal["dispatched", "accepted", "resolved", "released"]
-OPEN_OWNER_STATES: tuple[OwnerState, ...] = ("dispatched", "accepted")
-ESCALATION_LEVELS = 3
-
-
-class Owner(BaseModel):
-    """One owner of the current round: the lead (department or grid staff) or a supporting department."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    owner_id: str
-    role: Literal["lead", "supporting"]
-    state: OwnerState = "dispatched"
-
-
-class ParkedCommand(BaseModel):
-    """A command that arrived before the case was ready for it; retried after every transition."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    message_id: str
-    command_type: str
-    parked_at: datetime
-    reason: str
-    body: dict[str, Any]
+FINISHED = (MatterState.RESOLVED, MatterState.CLOSED)
 
 
-class Case(BaseModel):
-    """State of one matter. ``version`` increments with every stored change; events carry it as
-    ``sequence``. ``round`` increments with every new dispatch (reroute, whistle, reopen)."""
+class Case(CaseState):
+    # ------------------------------------------------------------------ a new matter
+    def report(self, reported: MatterReported, ctx: Context) -> None:
+        """MatterReported: take the report's facts and dispatch round 1 by the first matching rule."""
+        grid = ctx.registry.grid(reported.grid_id)  # unknown grid: PermanentError -> dead-lettered
+        if grid.town_id != reported.town_id:
+            raise PermanentError(f"grid {reported.grid_id!r} is not in town {reported.town_id!r}")
+        self.exists = True
+        self.town_id, self.grid_id, self.micro_grid_id = reported.town_id, reported.grid_id, reported.micro_grid_id
+        self.category, self.severity = reported.category, reported.severity
+        self.reported_at, self.report_id, self.origin = reported.reported_at, reported.report_id, reported.origin
+        self.correlation_id = reported.correlation_id or str(reported.matter_id)
+        self._start_round(ctx.rules.route(self.category, self.severity, self.town_id, self.grid_id), ctx, "reported")
 
-    model_config = ConfigDict(extra="ignore", use_enum_values=True, validate_default=True)
-
-    matter_id: str
-    version: int = 0
-    exists: bool = False  # False: a placeholder holding commands that came before MatterReported
-    town_id: str = ""
-    grid_id: str = ""
-    micro_grid_id: str | None = None
-    category: Category = Category.OTHER
-    severity: Severity = Severity.MINOR
-    reported_at: datetime | None = None
-    report_id: str | None = None  # the reporter's reference, shown to departments
-    origin: str | None = None  # citizen_request | grid_inspection | machine (counted at closure)
-    correlation_id: str = ""
-    state: MatterState = MatterState.REPORTED
-    stage: Literal["reported", "whistled"] = "reported"
-    round: int = 0
-    tier: Tier | None = None
-    rule_id: str = ""
-    priority: Priority = Priority.P3
-    lead: str | None = None
-    owners: list[Owner] = Field(default_factory=list)
-    assignee: str | None = None
-    dispatched_at: datetime | None = None
-    accept_by: datetime | None = None
-    resolve_by: datetime | None = None
-    accept_within_s: float = 0.0
-    resolve_within_s: float = 0.0
-    accepted_at: datetime | None = None
-    returned_by: list[str] = Field(default_factory=list)
-    escalations: list[str] = Field(default_factory=list)  # "<round>:<accept|resolve>:<level>"
-    supervised: bool = False
-    satisfaction: int | None = None
-    applied: list[str] = Field(default_factory=list)  # message ids applied or rejected
-    pending: list[ParkedCommand] = Field(default_factory=list)
-    next_deadline: datetime | None = None
-
-    # ------------------------------------------------------------------ views
-    def owner(self, owner_id: str) -> Owner | None:
-        return next((o for o in self.owners if o.owner_id == owner_id), None)
-
-    @property
-    def supporting(self) -> list[Owner]:
-        return [o for o in self.owners if o.role == "supporting"]
-
-    @property
-    def open_supporting(self) -> list[str]:
-        return [o.owner_id for o in self.supporting if o.state in OPEN_OWNER_STATES]
-
-    def seen(self, message_id: str) -> bool:
-        return message_id in self.applied or any(p.message_id == message_id for p in self.pending)
-
-    def due_escalation(self) -> tuple[str, int, datetime] | None:
-        """The next escalation level not yet done: (deadline kind, level, due time)."""
-        if (
-            not self.exists
-            or self.dispatched_at is None
-            or self.state
-            not in (
-                MatterState.DISPATCHED,
-                MatterState.ACCEPTED,
-            )
-        ):
-            return None
-        kind, allowed = (
-            ("accept", self.accept_within_s)
-            if self.state == MatterState.DISPATCHED
-            else ("resolve", self.resolve_within_s)
+    # ------------------------------------------------------------------ commands
+    def accept(self, cmd: AcceptMatter, ctx: Context) -> None:
+        self._check_addressed(cmd, ctx)
+        owner = self._owner_acting(cmd.actor_id, ctx)
+        if owner.state != "dispatched":
+            raise IllegalCommandError(f"{cmd.actor_id} already {owner.state} round {self.round}")
+        owner.state = "accepted"
+        if owner.role == "lead":
+            self.state, self.accepted_at = MatterState.ACCEPTED, ctx.now
+        assert self.dispatched_at is not None and self.accept_by is not None
+        self._record(
+            MatterAccepted,
+            cmd.correlation_id,
+            occurred_at=ctx.now,
+            round=self.round,
+            by=cmd.actor_id,
+            role=owner.role,
+            waited_seconds=max(0.0, (ctx.now - self.dispatched_at).total_seconds()),
+            on_time=ctx.now <= self.accept_by,
         )
-        for level in range(1, ESCALATION_LEVELS + 1):
-            if f"{self.round}:{kind}:{level}" not in self.escalations:
-                return kind, level, self.dispatched_at + timedelta(seconds=level * allowed)
-        return None
 
-    def compute_next_deadline(self, park_timeout: timedelta) -> datetime | None:
-        times = [p.parked_at + park_timeout for p in self.pending]
-        due = self.due_escalation()
-        if due is not None:
-            times.append(due[2])
-        return min(times) if times else None
+    def return_(self, cmd: ReturnMatter, ctx: Context) -> None:
+        """A supporting department leaves the round; a lead's return reroutes (or goes to supervision)."""
+        self._check_addressed(cmd, ctx)
+        if self.state in FINISHED:
+            raise IllegalCommandError(f"matter is already {self.state}: it cannot be returned")
+        owner = self._owner_acting(cmd.actor_id, ctx)
+        if self.on_grid_tier:
+            raise IllegalCommandError("a grid-tier matter is whistled up, not returned")
+        if owner.state not in ("dispatched", "accepted"):
+            raise IllegalCommandError(f"{cmd.actor_id} already {owner.state} round {self.round}")
+        facts: dict[str, Any] = {"occurred_at": ctx.now, "round": self.round, "by": cmd.actor_id, "reason": cmd.reason}
+        if owner.role == "supporting":
+            owner.state = "released"
+            self._record(MatterReturned, cmd.correlation_id, **facts, outcome="released")
+            return
+        self.returned_by.append(cmd.actor_id)
+        route = ctx.rules.reroute(
+            self.category, self.severity, self.town_id, self.grid_id, self.stage, set(self.returned_by)
+        )
+        self._record(MatterReturned, cmd.correlation_id, **facts, outcome="rerouted" if route else "supervision")
+        if route is None:
+            self.supervised = True
+            route = self._supervision_route()
+        self._start_round(route, ctx, "returned", cmd.correlation_id)
 
-    def to_document(self) -> dict[str, Any]:
-        return self.model_dump(mode="python")
+    def whistle(self, cmd: WhistleMatter, ctx: Context) -> None:
+        """吹哨: grid staff send a matter beyond the grid up to the departments."""
+        self._check_addressed(cmd, ctx)
+        if self.state in FINISHED:
+            raise IllegalCommandError(f"matter is already {self.state}: nothing to whistle")
+        if not self.on_grid_tier:
+            raise IllegalCommandError(
+                f"only a grid-tier matter can be whistled up; this one is on the {self.tier} tier"
+            )
+        self._owner_acting(cmd.actor_id, ctx)
+        facts: dict[str, Any] = {"occurred_at": ctx.now, "round": self.round, "by": cmd.actor_id, "reason": cmd.reason}
+        self._record(MatterWhistled, cmd.correlation_id, **facts)
+        self.stage = "whistled"
+        route = ctx.rules.route(self.category, self.severity, self.town_id, self.grid_id, "whistled")
+        self._start_round(route, ctx, "whistled", cmd.correlation_id)
+
+    def resolve(self, cmd: ResolveMatter, ctx: Context) -> None:
+        """An owner finishes its part; the lead only after every supporting department did."""
+        self._check_addressed(cmd, ctx)
+        if self.state in FINISHED:
+            raise IllegalCommandError(f"matter is already {self.state}")
+        owner = self._owner_acting(cmd.actor_id, ctx)
+        if owner.state == "dispatched":
+            raise NotReadyError(f"waiting for {owner.owner_id} to accept round {self.round}")
+        if owner.state != "accepted":
+            raise IllegalCommandError(f"{owner.owner_id} already {owner.state} round {self.round}")
+        if owner.role == "lead" and self.open_supporting:
+            raise NotReadyError(f"waiting for supporting departments: {', '.join(self.open_supporting)}")
+        owner.state = "resolved"
+        if owner.role == "lead":
+            self.state, self.resolved_at = MatterState.RESOLVED, ctx.now
+        assert self.reported_at is not None and self.resolve_by is not None
+        self._record(
+            MatterResolved,
+            cmd.correlation_id,
+            occurred_at=ctx.now,
+            round=self.round,
+            by=cmd.actor_id,
+            role=owner.role,
+            note=cmd.note,
+            supervised=self.supervised,
+            handling_seconds=max(0.0, (ctx.now - self.reported_at).total_seconds()),
+            on_time=ctx.now <= self.resolve_by,
+        )
+
+    def record_feedback(self, cmd: RecordFeedback, ctx: Context) -> None:
+        """Satisfied (3 or more): closed. Unsatisfied: reopened to the same lead in a new round."""
+        self._check_addressed(cmd, ctx)
+        if self.state == MatterState.CLOSED:
+            raise IllegalCommandError("matter is already closed")
+        if self.state == MatterState.RETURNED:
+            raise IllegalCommandError("matter is with supervision: there is no resolution to rate")
+        if self.state != MatterState.RESOLVED:
+            raise NotReadyError(f"waiting for the resolution of round {self.round}")
+        self.satisfaction = cmd.satisfaction
+        facts: dict[str, Any] = {
+            "occurred_at": ctx.now,
+            "round": self.round,
+            "by": cmd.actor_id,
+            "satisfaction": cmd.satisfaction,
+        }
+        if cmd.satisfaction >= 3:
+            self.state, self.closed_at = MatterState.CLOSED, ctx.now
+            self._record(MatterClosed, cmd.correlation_id, **facts, origin=self.origin, supervised=self.supervised)
+            return
+        self._record(MatterReopened, cmd.correlation_id, **facts, lead=self.lead or "")
+        self._start_round(self.current_route, ctx, "reopened", cmd.correlation_id, accepted=True)
+
+    def reroute(self, cmd: RerouteMatter, ctx: Context) -> None:
+        """A supervisor gives the matter to departments of their choosing."""
+        self._check_addressed(cmd, ctx)
+        if self.state in FINISHED:
+            raise IllegalCommandError(f"matter is already {self.state}: it cannot be rerouted")
+        allowed = {d.department_id for d in ctx.registry.departments_of_town(self.town_id)}
+        for department in (cmd.lead, *cmd.supporting):
+            if department not in allowed:
+                raise IllegalCommandError(f"unknown department {department!r} for town {self.town_id}")
+        facts: dict[str, Any] = {"occurred_at": ctx.now, "round": self.round, "by": cmd.actor_id, "reason": cmd.reason}
+        self._record(MatterRerouted, cmd.correlation_id, **facts, lead=cmd.lead, supporting=list(cmd.supporting))
+        self.supervised = True
+        deadlines = ctx.rules.route_for_lead(
+            self.category, self.severity, self.town_id, self.grid_id, self.stage, cmd.lead
+        )
+        route = replace(deadlines, tier=Tier.DEPARTMENT, lead=cmd.lead, supporting=tuple(cmd.supporting))
+        self._start_round(route, ctx, "rerouted", cmd.correlation_id)
+
+    # ------------------------------------------------------------------ parking and rejection
+    def park(self, cmd: AnyCommand, reason: str, ctx: Context) -> None:
+        self.pending.append(
+            ParkedCommand(
+                message_id=str(cmd.message_id),
+                command_type=cmd.command_type,
+                parked_at=ctx.now,
+                reason=reason,
+                body=cmd.model_dump(mode="json"),
+            )
+        )
+
+    def reject(self, cmd: AnyCommand, reason: str, ctx: Context) -> None:
+        self.unpark(str(cmd.message_id))
+        self.applied.append(str(cmd.message_id))
+        if not self.exists:  # a placeholder has no category to report a rejection under
+            return
+        self._record(
+            MatterCommandRejected,
+            cmd.correlation_id,
+            occurred_at=ctx.now,
+            command_id=cmd.message_id,
+            command_type=cmd.command_type,
+            actor_id=cmd.actor_id,
+            reason=reason,
+        )
+
+    def mark_applied(self, message_id: str) -> None:
+        self.applied.append(message_id)
+
+    def unpark(self, message_id: str) -> None:
+        self.pending = [p for p in self.pending if p.message_id != message_id]
+
+    def overdue_parked(self, ctx: Context) -> list[ParkedCommand]:
+        return [p for p in self.pending if p.parked_at + ctx.park_timeout <= ctx.now]
+
+    # ------------------------------------------------------------------ deadlines
+    def escalate_due(self, ctx: Context) -> bool:
+        """Record every escalation level now due, once per round, deadline kind and level."""
+        escalated = False
+        while (due := self.due_escalation()) is not None and due[2] <= ctx.now:
+            kind, level, due_at = due
+            self.escalations.append(f"{self.round}:{kind}:{level}")
+            self.supervised = True
+            owner = self.lead or self.town_id
+            priority = Priority(self.priority)
+            keys = [topology.dispatch_routing_key(self.town_id, Tier.SUPERVISION, self.town_id, priority)]
+            if self.tier is not None and self.tier != Tier.SUPERVISION:
+                keys.append(topology.dispatch_routing_key(self.town_id, Tier(self.tier), owner, priority))
+            facts: dict[str, Any] = {"occurred_at": ctx.now, "round": self.round, "level": level, "deadline": kind}
+            self._record(MatterEscalated, "", keys=tuple(keys), **facts, owner=owner, due_at=due_at)
+            escalated = True
+        return escalated
+
+    # ------------------------------------------------------------------ rules every command passes
+    def _check_addressed(self, cmd: AnyCommand, ctx: Context) -> None:
+        """What is illegal in any order first, then readiness (the round the command is for)."""
+        if not self.exists:  # a placeholder knows no category to reject under: wait for the report
+            raise NotReadyError("matter not reported yet")
+        if isinstance(cmd, ReturnMatter) and not cmd.reason.strip():
+            raise IllegalCommandError("a return needs a reason")
+        if cmd.town_id != self.town_id or cmd.grid_id != self.grid_id:
+            raise IllegalCommandError(
+                f"command names {cmd.town_id}/{cmd.grid_id}, matter is in {self.town_id}/{self.grid_id}"
+            )
+        supervisors = {s.staff_id for s in ctx.registry.town(self.town_id).supervisors}
+        if isinstance(cmd, RerouteMatter) and cmd.actor_id not in supervisors:
+            raise IllegalCommandError(f"{cmd.actor_id} is not a supervisor of town {self.town_id}")
+        if isinstance(cmd, RecordFeedback):
+            grid_staff = {s.staff_id for s in ctx.registry.staff_of_grid(self.grid_id)}
+            if cmd.actor_id not in grid_staff | supervisors:
+                raise IllegalCommandError(f"{cmd.actor_id} is neither grid staff of {self.grid_id} nor a supervisor")
+        if cmd.round > self.round:
+            raise NotReadyError(f"waiting for round {cmd.round}; matter is in round {self.round}")
+        if cmd.round < self.round:
+            raise IllegalCommandError(f"round {cmd.round} is over; matter is in round {self.round}")
+
+    def _owner_acting(self, actor_id: str, ctx: Context) -> Owner:
+        """The actor's owner entry; on grid tiers the grid leader may act for the assignee."""
+        if self.state == MatterState.RETURNED:
+            raise IllegalCommandError("matter is with supervision: a supervisor reroutes it")
+        owner = self.owner(actor_id)
+        acts_for_assignee = self.on_grid_tier and actor_id == ctx.registry.grid(self.grid_id).leader.staff_id
+        if owner is None and acts_for_assignee and self.lead is not None:
+            owner = self.owner(self.lead)
+        if owner is None:
+            raise IllegalCommandError(f"{actor_id} is not an owner of round {self.round}")
+        return owner
+
+    # ------------------------------------------------------------------ routes kept from the round
+    @property
+    def current_route(self) -> Route:
+        """The current round's route (a reopen or the supervision round keeps its deadlines)."""
+        return Route(
+            rule_id=self.rule_id,
+            tier=Tier(self.tier or Tier.DEPARTMENT),
+            lead=self.lead,
+            supporting=(),
+            priority=Priority(self.priority),
+            accept_within=timedelta(seconds=self.accept_within_s),
+            resolve_within=timedelta(seconds=self.resolve_within_s),
+        )
+
+    def _supervision_route(self) -> Route:
+        """No department left: the town's supervisors get the matter and must reroute it."""
+        route = self.current_route
+        return replace(
+            route,
+            tier=Tier.SUPERVISION,
+            lead=self.town_id,
+            accept_within=route.accept_within or timedelta(hours=1),
+            resolve_within=route.resolve_within or timedelta(days=1),
+        )

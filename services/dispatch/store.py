@@ -68,7 +68,12 @@ class CaseRepository(Protocol):
 
 
 def case_document(case: Case, outbox: list[dict[str, Any]], committed_at: datetime) -> MongoDoc:
-    body: MongoDoc = {"_id": case.matter_id, **case.to_document(), "outbox": outbox, "committed_at": committed_at}
+    body: MongoDoc = {
+        "_id": case.matter_id,
+        **case.model_dump(mode="python"),
+        "outbox": outbox,
+        "committed_at": committed_at,
+    }
     if outbox:  # only cases with a transition in flight are in the (sparse) index
         body["outbox_since"] = committed_at
     if body.get("next_deadline") is None:

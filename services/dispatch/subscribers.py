@@ -14,7 +14,7 @@ from shared.contracts import COMMAND_ADAPTER, MatterReported
 if TYPE_CHECKING:
     from faststream.rabbit import RabbitBroker
 
-    from services.dispatch.handlers import DispatchDeps
+    from services.dispatch.deps import DispatchDeps
 
 
 def register_subscribers(broker: RabbitBroker, deps: DispatchDeps, *, prefetch: int) -> None:

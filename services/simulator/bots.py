@@ -138,7 +138,8 @@ class BotCrew:
         if is_lead and planned.fate == "supervised" and not memory.supervised:
             await self._send(ReturnMatter, item, owner, reason="not within our remit, please reassign")
             return
-        if item.reason != "reopened":
+        part = item.matter.owner(owner)
+        if part is None or part.state == "dispatched":  # a reopened matter is still its lead's
             await asyncio.sleep(planned.accept_after / self.speed)
             await self._send(AcceptMatter, item, owner)
         await asyncio.sleep(planned.resolve_after / self.speed)

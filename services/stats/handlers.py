@@ -1,4 +1,4 @@
-"""What stats does with events: log them, count them, fold them into their matters. It decides nothing."""
+"""What stats does with events: log them, count them, keep the state dispatch sent with them. It decides nothing."""
 
 from __future__ import annotations
 

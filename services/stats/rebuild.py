@@ -1,7 +1,7 @@
 """``stats rebuild``: replay the event log into fresh collections and swap them in.
 
 Replay: the log is read in ``(matter_id, sequence, occurred_at)`` order; each matter's timeline
-is folded in memory with the same functions the consumer uses (``fold``), and every counter
+becomes its document with the same function the consumer uses (``matter_view``), and every counter
 effect is accumulated per bucket from the same ``effects.counter_update``; the results are
 bulk-inserted into ``counters__rebuild`` and ``matters__rebuild`` and renamed over the live
 collections (``renameCollection`` with ``dropTarget``).
@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from services.stats.effects import counter_update
-from services.stats.fold import Entry, matter_fields, timeline_entry
+from services.stats.matter_view import Entry, matter_document, timeline_entry
 from services.stats.store import REBUILD_SUFFIX, StatsStore, counters_insert_fields
-from shared.contracts import EVENT_ADAPTER, MatterReported
+from shared.contracts import EVENT_ADAPTER
 from shared.read_models import COUNTERS, MATTERS
 
 if TYPE_CHECKING:
@@ -63,8 +63,7 @@ class _Replay:
         self.buckets: dict[str, dict[str, Any]] = {}
         self.matter_id: str | None = None
         self.entries: list[Entry] = []
-        self.last: AnyEvent | None = None
-        self.report: MatterReported | None = None
+        self.events: list[AnyEvent] = []
 
     def count(self, event: AnyEvent) -> None:
         update = counter_update(event, self.registry, self.zone)
@@ -81,16 +80,14 @@ class _Replay:
         finished = self.finish() if self.matter_id not in (None, str(event.matter_id)) else None
         self.matter_id = str(event.matter_id)
         self.entries.append(timeline_entry(event))
-        self.last = event
-        if isinstance(event, MatterReported):
-            self.report = event
+        self.events.append(event)
         return finished
 
     def finish(self) -> MongoDoc | None:
-        if self.matter_id is None or self.last is None:
+        if self.matter_id is None or not self.events:
             return None
-        doc = {"_id": self.matter_id, **matter_fields(self.entries, self.last, self.report)}
-        self.matter_id, self.entries, self.last, self.report = None, [], None, None
+        doc = matter_document(self.matter_id, self.entries, self.events)
+        self.matter_id, self.entries, self.events = None, [], []
         return doc
 
 

@@ -6,7 +6,7 @@ for the events not seen yet, all of their effects at once:
 
 1. ``event_log``: an upsert per event (``$setOnInsert``, keyed by ``message_id``);
 2. ``counters``: one ``$inc`` per ``(town, day, shard)`` bucket, the batch's increments merged;
-3. ``matters``: the timeline with the new entries and the refolded fields, per matter.
+3. ``matters``: the timeline with the new entries, and the newest snapshot dispatch sent, per matter.
 
 Either all of it commits or none of it: a crash anywhere leaves the messages unacknowledged,
 and their redelivery finds the timeline without them and applies them then. Two stats
@@ -25,8 +25,7 @@ from typing import TYPE_CHECKING
 
 from pymongo import ASCENDING, IndexModel, UpdateOne
 
-from services.stats.fold import matter_fields, timeline_entry
-from shared.contracts import MatterReported
+from services.stats.matter_view import matter_write, timeline_entry
 from shared.read_models import COUNTERS, EVENT_LOG, MATTERS
 
 if TYPE_CHECKING:
@@ -37,7 +36,6 @@ if TYPE_CHECKING:
     from pymongo.asynchronous.database import AsyncDatabase
 
     from services.stats.effects import CounterUpdate
-    from services.stats.fold import Entry
     from shared.contracts import AnyEvent
     from shared.mongo import MongoDoc
 
@@ -135,10 +133,11 @@ class StatsStore:
 
     async def _apply(self, effects: Sequence[Effect], session: AsyncClientSession) -> set[str]:
         matter_ids = sorted({str(e.event.matter_id) for e in effects})
-        timelines: dict[str, list[Entry]] = {}
-        async for doc in self.matters.find({"_id": {"$in": matter_ids}}, {"timeline": 1}, session=session):
-            timelines[str(doc["_id"])] = list(doc.get("timeline") or [])
-        seen = {entry["message_id"] for timeline in timelines.values() for entry in timeline}
+        stored: dict[str, MongoDoc] = {}
+        projection = {"timeline": 1, "sequence": 1}
+        async for doc in self.matters.find({"_id": {"$in": matter_ids}}, projection, session=session):
+            stored[str(doc["_id"])] = doc
+        seen = {entry["message_id"] for doc in stored.values() for entry in doc.get("timeline") or []}
         fresh: list[Effect] = []
         for effect in effects:
             message_id = str(effect.event.message_id)
@@ -174,20 +173,23 @@ class StatsStore:
                 ordered=False,
                 session=session,
             )
-        await self.matters.bulk_write(self._matter_writes(fresh, timelines), ordered=False, session=session)
+        await self.matters.bulk_write(self._matter_writes(fresh, stored), ordered=False, session=session)
         return {str(e.event.message_id) for e in fresh}
 
     @staticmethod
-    def _matter_writes(fresh: Sequence[Effect], timelines: dict[str, list[Entry]]) -> list[UpdateOne]:
+    def _matter_writes(fresh: Sequence[Effect], stored: dict[str, MongoDoc]) -> list[UpdateOne]:
         by_matter: dict[str, list[AnyEvent]] = defaultdict(list)
         for effect in fresh:
             by_matter[str(effect.event.matter_id)].append(effect.event)
         writes: list[UpdateOne] = []
         for matter_id, events in by_matter.items():
-            entries = [*timelines.get(matter_id, []), *(timeline_entry(e) for e in events)]
-            report = next((e for e in events if isinstance(e, MatterReported)), None)
-            fields = matter_fields(entries, events[-1], report)
-            writes.append(UpdateOne({"_id": matter_id}, {"$set": fields}, upsert=True))
+            doc = stored.get(matter_id) or {}
+            entries = [*(doc.get("timeline") or []), *(timeline_entry(e) for e in events)]
+            fields, initial = matter_write(entries, events, doc.get("sequence"))
+            update: MongoDoc = {"$set": fields}
+            if initial:
+                update["$setOnInsert"] = initial
+            writes.append(UpdateOne({"_id": matter_id}, update, upsert=True))
         return writes
 
     async def count_events(self) -> int:

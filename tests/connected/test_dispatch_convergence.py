@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from services.dispatch.case import Case
-from services.dispatch.handlers import DispatchDeps
+from services.dispatch.deps import DispatchDeps
 from shared.broker import publish_command, publish_event
 from shared.contracts import MatterReported
 from shared.settings import GwSettings

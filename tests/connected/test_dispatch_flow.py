@@ -10,7 +10,8 @@ from functools import partial
 import pytest
 
 from services.dispatch.case import Case
-from services.dispatch.handlers import DispatchDeps, sweep_once
+from services.dispatch.deps import DispatchDeps
+from services.dispatch.handlers import sweep_once
 from shared.broker import publish_command, publish_event
 from shared.department_client import DepartmentClient, WorkItem
 from shared.settings import GwSettings

@@ -16,7 +16,7 @@ from faststream.rabbit import RabbitBroker
 
 from services.dispatch.app import create_app
 from services.dispatch.config import DispatchSettings
-from services.dispatch.handlers import DispatchDeps
+from services.dispatch.deps import DispatchDeps
 from shared import topology
 from shared.broker import make_broker
 from shared.settings import GwSettings

@@ -23,8 +23,10 @@ from shared.contracts import (
     MatterAccepted,
     MatterDispatched,
     MatterEscalated,
+    MatterOwner,
     MatterReported,
     MatterResolved,
+    MatterSnapshot,
 )
 from shared.domain import Category, Channel, Priority, Severity, Tier
 from shared.registry import Registry, changjia_document, parse_registry
@@ -62,12 +64,24 @@ async def eventually(check: Callable[[], Awaitable[tuple[bool, Any]]], what: str
 
 
 class Matter:
+    """One matter's events as dispatch would publish them: each carries the state it produced."""
+
     def __init__(self, grid: str = "changjia-g005") -> None:
         self.id, self.grid, self.seq = uuid.uuid4(), grid, 0
         self.t = datetime.now(UTC) - timedelta(hours=2)
+        self.state, self.lead, self.level = "reported", "", 0
+        self.owners: dict[str, tuple[str, str]] = {}  # department -> (role, state)
+        self.dispatched_at: datetime | None = None
 
     def next(self, cls: type[Any], **fields: Any) -> AnyEvent:
         self.t += timedelta(minutes=3)
+        if cls is MatterAccepted or cls is MatterResolved:
+            done = "accepted" if cls is MatterAccepted else "resolved"
+            self.owners[fields["by"]] = (fields["role"], done)
+            self.state = done if fields["role"] == "lead" else self.state
+        if cls is MatterEscalated:
+            self.level = max(self.level, fields["level"])
+        decided = {} if cls is MatterReported else {"matter": self.snapshot()}
         event: AnyEvent = cls(
             matter_id=self.id,
             town_id="changjia",
@@ -75,10 +89,28 @@ class Matter:
             category=Category.SERVICE_PROXY,
             occurred_at=self.t,
             sequence=self.seq,
+            **decided,
             **fields,
         )
         self.seq += 1
         return event
+
+    def snapshot(self) -> MatterSnapshot:
+        owners = [
+            MatterOwner(owner_id=d, role=role, state=state, escalation_level=self.level if role == "lead" else 0)
+            for d, (role, state) in self.owners.items()
+        ]
+        return MatterSnapshot(
+            state=self.state,
+            round=1,
+            severity=Severity.MAJOR,
+            tier=Tier.DEPARTMENT,
+            lead=self.lead,
+            owners=owners,
+            open_departments=sorted(o.owner_id for o in owners if o.state in ("dispatched", "accepted")),
+            dispatched_at=self.dispatched_at,
+            escalation_level=self.level,
+        )
 
     def reported(self) -> AnyEvent:
         return self.next(
@@ -90,6 +122,8 @@ class Matter:
         )
 
     def dispatched(self, lead: str, supporting: list[str] | None = None) -> AnyEvent:
+        self.state, self.lead, self.dispatched_at = "dispatched", lead, self.t + timedelta(minutes=3)
+        self.owners = {lead: ("lead", "dispatched"), **{d: ("supporting", "dispatched") for d in supporting or []}}
         return self.next(
             MatterDispatched,
             round=1,

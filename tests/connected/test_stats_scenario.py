@@ -39,10 +39,12 @@ from shared.contracts import (
     MatterCommandRejected,
     MatterDispatched,
     MatterEscalated,
+    MatterOwner,
     MatterReopened,
     MatterReported,
     MatterResolved,
     MatterReturned,
+    MatterSnapshot,
     MatterWhistled,
 )
 from shared.domain import Category, Channel, Priority, Severity, Tier
@@ -85,22 +87,60 @@ class Story:
         self.seq = 0
         self.events: list[AnyEvent] = []
         self.outcome = Outcome()
+        self.pending: tuple[type[Any], int, datetime, dict[str, Any]] | None = None
+        self.round, self.level, self.tier, self.lead = 0, 0, Tier.DEPARTMENT, ""
+        self.dispatched_at: datetime | None = None
 
     def emit(self, cls: type[Any], *, change: bool = True, **fields: Any) -> None:
+        """Queue an event; it is built at the next ``emit`` (or ``play``'s end), once the outcome
+        shows the state it produced: dispatch's events carry that state as their snapshot."""
+        self._flush()
         self.t += timedelta(minutes=self.rng.randint(3, 400))
         seq = self.seq if change else max(self.seq - 1, 0)
+        self.pending = (cls, seq, self.t, fields)
+        if change:
+            self.seq += 1
+
+    def _flush(self) -> None:
+        if self.pending is None:
+            return
+        cls, seq, at, fields = self.pending
+        self.pending = None
+        decided = {} if cls is MatterReported else {"matter": self.snapshot()}
         event: AnyEvent = cls(
             matter_id=self.id,
             town_id="changjia",
             grid_id=self.grid.grid_id,
             category=self.category,
-            occurred_at=self.t,
+            occurred_at=at,
             sequence=seq,
+            **decided,
             **fields,
         )
         self.events.append(event)
-        if change:
-            self.seq += 1
+
+    def snapshot(self) -> MatterSnapshot:
+        """The generator's ground truth as dispatch would state it (the part stats keeps)."""
+        owners = [
+            MatterOwner(
+                owner_id=d,
+                role="lead" if d == self.lead else "supporting",
+                state="accepted" if accepted else "dispatched",
+                escalation_level=self.level if d == self.lead else 0,
+            )
+            for d, accepted in self.outcome.open.items()
+        ]
+        return MatterSnapshot(
+            state=self.outcome.state,
+            round=self.round,
+            severity=Severity.MAJOR,
+            tier=self.tier,
+            lead=self.lead,
+            owners=owners,
+            open_departments=sorted(self.outcome.open),
+            dispatched_at=self.dispatched_at,
+            escalation_level=self.level,
+        )
 
     def seconds(self) -> float:
         return round(self.rng.uniform(60, 200_000), 3)
@@ -119,6 +159,7 @@ class Story:
             accept_by=self.t + timedelta(hours=4),
             resolve_by=self.t + timedelta(days=3),
         )
+        self.round, self.level, self.tier, self.lead, self.dispatched_at = rnd, 0, tier, lead, self.t
         self.outcome.state = "dispatched"
         self.outcome.open = {d: False for d in [lead, *supporting]} if tier is Tier.DEPARTMENT else {}
 
@@ -134,6 +175,10 @@ class Story:
             )
 
     def play(self) -> None:
+        self._play()
+        self._flush()
+
+    def _play(self) -> None:
         r = self.rng
         self.emit(
             MatterReported,
@@ -184,8 +229,10 @@ class Story:
             return
         if r.random() < 0.1:
             self.emit(MatterEscalated, round=rnd, level=1, deadline="accept", owner=lead, due_at=self.t)
+            self.level = 1
             if r.random() < 0.4:
                 self.emit(MatterEscalated, round=rnd, level=2, deadline="accept", owner=lead, due_at=self.t)
+                self.level = 2
         if r.random() < 0.2:
             return
         self.emit(

@@ -7,7 +7,7 @@ import pytest
 from faststream.rabbit import RabbitBroker, TestRabbitBroker
 from prometheus_client import CollectorRegistry
 
-from services.dispatch.handlers import DispatchDeps
+from services.dispatch.deps import DispatchDeps, broker_publisher
 from services.dispatch.metrics import DispatchMetrics
 from services.dispatch.subscribers import register_subscribers
 from shared import topology
@@ -24,7 +24,7 @@ async def test_reported_matter_and_command_reach_their_handlers_and_publish_even
     registry, rules = registry_and_rules()
     deps = DispatchDeps(
         store=FakeCaseStore(),
-        broker=broker,
+        publish=broker_publisher(broker),
         rules=rules,
         registry=registry,
         metrics=DispatchMetrics(CollectorRegistry()),

@@ -13,6 +13,7 @@ from services.stats.subscribers import build_router
 from shared.contracts import AnyEvent, MatterClosed
 from shared.domain import Category
 from shared.topology import EVENTS, STATS_EVENTS, event_routing_key
+from tests import factories
 
 pytestmark = pytest.mark.inmemory
 
@@ -28,6 +29,7 @@ def _closed() -> MatterClosed:
         round=1,
         by="changjia-g009-leader",
         satisfaction=5,
+        matter=factories.snapshot("closed", satisfaction=5),
     )
 
 

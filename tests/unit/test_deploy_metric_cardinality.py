@@ -18,7 +18,7 @@ from faststream.rabbit.prometheus.provider import RabbitMetricsSettingsProvider
 from prometheus_client import CollectorRegistry
 
 from shared import topology
-from shared.contracts import COMMAND_TYPES
+from shared.contracts import COMMAND_TYPES, EVENT_TYPES
 from shared.domain import Priority, Tier
 from shared.registry import load_registry
 from shared.transport_metrics import BoundedRabbitMetricsSettingsProvider, bounded_destination
@@ -27,18 +27,6 @@ pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
 COUNTY = ROOT / "deploy" / "config" / "registry" / "county"
-EVENT_TYPES = (
-    "matter_reported",
-    "matter_dispatched",
-    "matter_accepted",
-    "matter_returned",
-    "matter_rerouted",
-    "matter_whistled",
-    "matter_resolved",
-    "matter_closed",
-    "matter_reopened",
-    "matter_escalated",
-)
 
 
 def county_traffic() -> list[tuple[str, str]]:

@@ -1,7 +1,8 @@
 """Hand-written fakes for the dispatch unit tests (a module of helpers, no tests of its own).
 
-``FakeCaseStore`` is the store port (not an emulator of the driver). ``FakeBroker``
-records what was published and can fail on demand (a crash between commit and publish).
+``FakeCaseStore`` is the store port (not an emulator of the driver). ``FakePublisher`` is the
+publish port: it records what was published and can fail on demand (a crash between commit
+and publish).
 """
 
 from __future__ import annotations
@@ -12,20 +13,23 @@ import functools
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
 from services.dispatch.case import Case
-from services.dispatch.handlers import DispatchDeps
+from services.dispatch.deps import DispatchDeps
 from services.dispatch.metrics import DispatchMetrics
 from services.dispatch.rules import RuleBook, load_rules
 from services.dispatch.store import StoredCase, case_document, stored_case
-from shared.contracts import MatterReported
+from shared.contracts import Event, MatterReported
 from shared.registry import Registry, load_registry
 from shared.settings import GwSettings
 from tests import factories
 from tests.factories import GRID, TOWN
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 __all__ = ["GRID", "TOWN"]
@@ -85,16 +89,20 @@ class FakeCaseStore:
 
 
 @dataclass
-class FakeBroker:
+class FakePublisher:
+    """``(exchange, routing key, body)`` of everything published, in order."""
+
     published: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     fail_next: int = 0
 
-    async def publish(self, body: Any, *, exchange: Any, routing_key: str, **_: Any) -> None:
+    async def __call__(self, event: Event, dispatch_keys: Sequence[str]) -> None:
         await asyncio.sleep(0)
         if self.fail_next > 0:
             self.fail_next -= 1
             raise ConnectionError("broker went away")
-        self.published.append((getattr(exchange, "name", str(exchange)), routing_key, body))
+        body = event.model_dump(mode="json")
+        self.published.append(("gw.events", event.event_type, body))
+        self.published += [("gw.dispatch", key, body) for key in dispatch_keys]
 
     def events(self, event_type: str | None = None) -> list[dict[str, Any]]:
         return [
@@ -118,11 +126,13 @@ class FakeClock:
         self.now += timedelta(**kwargs)
 
 
-def make_deps(clock: FakeClock | None = None, store: FakeCaseStore | None = None) -> DispatchDeps:
+def make_deps(
+    clock: FakeClock | None = None, store: FakeCaseStore | None = None, publisher: FakePublisher | None = None
+) -> DispatchDeps:
     registry, rules = registry_and_rules()
     return DispatchDeps(
         store=store or FakeCaseStore(),
-        broker=FakeBroker(),  # type: ignore[arg-type]
+        publish=publisher or FakePublisher(),
         rules=rules,
         registry=registry,
         metrics=DispatchMetrics(CollectorRegistry()),

@@ -21,6 +21,7 @@ from shared.contracts import (
 )
 from shared.domain import Category, Priority, Severity, Tier
 from shared.registry import Registry, changjia_document, parse_registry
+from tests import factories
 
 pytestmark = pytest.mark.unit
 
@@ -42,6 +43,7 @@ def _base(at: datetime | None = None) -> dict[str, Any]:
         "category": Category.SAFETY_HAZARD,
         "occurred_at": at or datetime(2026, 11, 20, 3, 0, tzinfo=UTC),
         "sequence": 2,
+        "matter": factories.snapshot(),  # counting does not read it
     }
 
 
