@@ -14,7 +14,7 @@ from services.simulator.cli import bench_command, chaos_command, run_command, si
 from services.stats.cli import stats_app
 from shared.admin_cli import dlq_app, topology_app, users_app
 from shared.registry.cli import registry_app
-from shared.stack import stack_app
+from tools.stack import stack_app
 
 app = typer.Typer(
     name="gridwhistle",

@@ -187,7 +187,7 @@ def county_phase(base: GwSettings, profile: Profile, report: BenchReport, step: 
 
 
 def run_bench(*, profile_name: str = "quick", matters: int | None = None, out: Path | None = None) -> int:
-    from shared.stack import console_say, stack_up
+    from tools.stack import console_say, stack_up
 
     profile = PROFILES[profile_name]
     if matters is not None:

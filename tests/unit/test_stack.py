@@ -14,10 +14,10 @@ import yaml
 from typer.testing import CliRunner
 
 from shared.settings import PROJECT_ROOT, GwSettings
-from shared.stack import core, install, procs
-from shared.stack.cli import stack_app
-from shared.stack.components import Component, Mongo, StackContext, make_components
-from shared.stack.model import (
+from tools.stack import core, install, procs
+from tools.stack.cli import stack_app
+from tools.stack.components import Component, Mongo, StackContext, make_components
+from tools.stack.model import (
     COMPONENTS,
     ENV_COMPONENT,
     ENV_OWNER,

@@ -1,4 +1,4 @@
-"""``gridwhistle stack up|down|status`` (also ``python -m shared.stack ...``)."""
+"""``gridwhistle stack up|down|status`` (also ``python -m tools.stack ...``)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from shared.settings import GwSettings
-from shared.stack.core import Say, stack_down, stack_status, stack_up
-from shared.stack.model import COMPONENTS, SelectionError, StackError, StackUpError, select_components
+from tools.stack.core import Say, stack_down, stack_status, stack_up
+from tools.stack.model import COMPONENTS, SelectionError, StackError, StackUpError, select_components
 
 stack_app = typer.Typer(
     name="stack",

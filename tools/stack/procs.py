@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shared.stack.model import (
+from tools.stack.model import (
     ENV_COMPONENT,
     ENV_OWNER,
     ProcSignature,

@@ -11,12 +11,12 @@ import ssl
 import struct
 from typing import TYPE_CHECKING
 
-from shared.stack.model import Health, parse_epmd_names
+from tools.stack.model import Health, parse_epmd_names
 
 if TYPE_CHECKING:
     from pamqp import frame
 
-    from shared.stack.model import AmqpTarget
+    from tools.stack.model import AmqpTarget
 
 
 class _AmqpConversation:

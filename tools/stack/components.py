@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from shared.stack import health
-from shared.stack.install import apt_install, cache_home, cargo_install_store
-from shared.stack.model import (
+from tools.stack import health
+from tools.stack.install import apt_install, cache_home, cargo_install_store
+from tools.stack.model import (
     EPMD,
     EPMD_PORT,
     LOOPBACK,
@@ -40,7 +40,7 @@ from shared.stack.model import (
     store_cache_dir,
     store_identity,
 )
-from shared.stack.procs import (
+from tools.stack.procs import (
     is_alive,
     is_ours,
     owned_pid,
@@ -74,7 +74,7 @@ class StackContext:
 
 
 class Component(ABC):
-    """A process the stack may run. Subclasses describe it; ``shared.stack.core`` drives it."""
+    """A process the stack may run. Subclasses describe it; ``tools.stack.core`` drives it."""
 
     name: ClassVar[str]
     programs: ClassVar[frozenset[str]]
