@@ -253,7 +253,7 @@ class RabbitMQ(Component):
         return super().pid() or owned_pid(self.paths.rabbitmq_pidfile, self.signature())
 
     def health(self, timeout: float = 2.0) -> Health:
-        return health.amqp_health(parse_amqp_url(self.settings.amqp_url), timeout)
+        return health.amqp_health(self.settings.amqp_url, timeout)
 
     def install(self) -> None:
         if not RABBITMQ_SERVER.exists():
