@@ -92,7 +92,7 @@ def up(only: OnlyOption = None, without: WithoutOption = None) -> None:
 def down(only: OnlyOption = None, without: WithoutOption = None) -> None:
     """Stop what `up` started, and nothing else.
 
-    Uses the pids in .state/pids/, checks each still belongs to our process (/proc cmdline and
+    Uses the pids in .state/pids/, checks each still belongs to our process (psutil: cmdline and
     environment) before signalling: SIGTERM (RabbitMQ: `rabbitmqctl stop` first), SIGKILL after a
     timeout. Data under
     .state/ is kept.

@@ -123,7 +123,7 @@ class Component(ABC):
         return ProcSignature(self.name, str(self.paths.state), self.programs)
 
     def pid(self) -> int | None:
-        """Our live process for this component, if any (verified through /proc)."""
+        """Our live process for this component, if any (verified by its command line and environment)."""
         return owned_pid(self.paths.pidfile(self.name), self.signature())
 
     @abstractmethod

@@ -203,7 +203,7 @@ def stack_up(
 def stack_down(
     settings: GwSettings, components: Iterable[str] | None = None, *, say: Say | None = None, exact: bool = False
 ) -> dict[str, str]:
-    """Stop the processes *we* started (pid files, verified via /proc); never touches anything else.
+    """Stop the processes *we* started (pid files, checked by command line and environment), nothing else.
 
     ``exact``: stop exactly the named components (as :class:`UpResult` names them, dependencies
     such as ``epmd`` included), not their dependencies: how ``gridwhistle run`` stops only
