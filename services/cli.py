@@ -8,7 +8,8 @@ from __future__ import annotations
 import typer
 
 from services.admin.cli import dlq_app, topology_app, users_app
-from services.dispatch.cli import dept_app, dispatch_app
+from services.department.cli import dept_app
+from services.dispatch.cli import dispatch_app
 from services.intake.cli import intake_app
 from services.intake.tokens import tokens_app
 from services.simulator.cli import bench_command, chaos_command, run_command, simulate_command
