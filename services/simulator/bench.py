@@ -35,8 +35,8 @@ from services.simulator.processes import vm_kib
 from services.simulator.replay import ReplayOptions, ReplayResult, replay
 from services.simulator.sandbox import ServiceSandbox
 from services.simulator.scenario import load_scenario
-from shared.management import create_vhost, delete_vhost
 from shared.settings import PROJECT_ROOT, GwSettings
+from tools.vhosts import create_vhost, delete_vhost
 
 if TYPE_CHECKING:
     from collections.abc import Callable
