@@ -23,14 +23,14 @@ install: $(STAMP) ## create or update .venv from the lock file
 lock: ## re-resolve requirements.lock from pyproject.toml
 	$(UV) pip compile --quiet --python $(PY) pyproject.toml --extra dev -o requirements.lock
 
-stack-up: install ## install (if missing) and start RabbitMQ, FerretDB and Prometheus on 127.0.0.1
-	$(PY) -m shared.stack up
+stack-up: install ## install (if missing) and start RabbitMQ, the SecantusDB store and Prometheus on 127.0.0.1
+	$(PY) -m tools.stack up
 
 stack-down: install ## stop what stack-up started
-	$(PY) -m shared.stack down
+	$(PY) -m tools.stack down
 
 stack-status: install ## show each stack component and its health
-	$(PY) -m shared.stack status
+	$(PY) -m tools.stack status
 
 run: install ## the whole system on this machine: stack, three services, bots, simulator, live console
 	.venv/bin/gridwhistle run

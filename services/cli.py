@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import typer
 
-from services.dispatch.cli import dept_app, dispatch_app
+from services.admin.cli import dlq_app, topology_app, users_app
+from services.department.cli import dept_app
+from services.dispatch.cli import dispatch_app
 from services.intake.cli import intake_app
 from services.intake.tokens import tokens_app
 from services.simulator.cli import bench_command, chaos_command, run_command, simulate_command
 from services.stats.cli import stats_app
-from shared.admin_cli import dlq_app, topology_app, users_app
-from shared.registry.cli import registry_app
-from shared.stack import stack_app
+from tools.registry.cli import registry_app
+from tools.stack import stack_app
 
 app = typer.Typer(
     name="gridwhistle",

@@ -1,6 +1,7 @@
 """A small client for RabbitMQ's management HTTP API: queue depths, vhosts, users.
 
-Used by stats (queue-depth gauges), the ``dlq``/``users`` commands and tests. Every call
+Used by stats (queue-depth gauges), the ``dlq``/``users`` commands and the simulator; the blocking
+vhost helpers of the simulator and the tests are ``tools.vhosts``. Every call
 has a bounded timeout; the URL comes from ``GwSettings.amqp_management_url`` and the
 vhost from ``GwSettings.amqp_url``.
 """
@@ -32,17 +33,20 @@ def vhost_of(amqp_url: str) -> str:
     return unquote(path[1:]) if len(path) > 1 else "/"
 
 
+def connection_options(settings: GwSettings) -> dict[str, Any]:
+    """``base_url``, ``auth`` and ``timeout`` for an httpx client of the management API."""
+    parts = urlsplit(settings.amqp_management_url)
+    host = parts.hostname or "127.0.0.1"
+    base = urlunsplit((parts.scheme, f"{host}:{parts.port}" if parts.port else host, "", "", ""))
+    return {"base_url": base, "auth": (parts.username or "guest", parts.password or "guest"), "timeout": TIMEOUT}
+
+
 class ManagementApi:
     """Async client; use as ``async with ManagementApi(settings) as api:``."""
 
     def __init__(self, settings: GwSettings) -> None:
-        parts = urlsplit(settings.amqp_management_url)
-        host = parts.hostname or "127.0.0.1"
-        base = urlunsplit((parts.scheme, f"{host}:{parts.port}" if parts.port else host, "", "", ""))
         self.vhost = vhost_of(settings.amqp_url)
-        self._client = httpx.AsyncClient(
-            base_url=base, auth=(parts.username or "guest", parts.password or "guest"), timeout=TIMEOUT
-        )
+        self._client = httpx.AsyncClient(**connection_options(settings))
 
     async def __aenter__(self) -> ManagementApi:
         return self
@@ -94,29 +98,3 @@ class ManagementApi:
             json={"configure": configure, "write": write, "read": read},
         )
         response.raise_for_status()
-
-
-def management_client(settings: GwSettings) -> httpx.Client:
-    """A blocking management API client (for tools and test set-up, not the event loop)."""
-    parts = urlsplit(settings.amqp_management_url)
-    host = parts.hostname or "127.0.0.1"
-    base = urlunsplit((parts.scheme, f"{host}:{parts.port}" if parts.port else host, "", "", ""))
-    return httpx.Client(base_url=base, auth=(parts.username or "guest", parts.password or "guest"), timeout=TIMEOUT)
-
-
-def create_vhost(settings: GwSettings, vhost: str) -> str:
-    """Create ``vhost``, grant the URL's user everything on it; returns the AMQP URL for it."""
-    user = urlsplit(settings.amqp_url).username or "guest"
-    with management_client(settings) as client:
-        client.put(f"/api/vhosts/{quote(vhost, safe='')}").raise_for_status()
-        client.put(
-            f"/api/permissions/{quote(vhost, safe='')}/{quote(user, safe='')}",
-            json={"configure": ".*", "write": ".*", "read": ".*"},
-        ).raise_for_status()
-    a = urlsplit(settings.amqp_url)
-    return urlunsplit((a.scheme, a.netloc, "/" + quote(vhost, safe=""), "", ""))
-
-
-def delete_vhost(settings: GwSettings, vhost: str) -> None:
-    with management_client(settings) as client:
-        client.delete(f"/api/vhosts/{quote(vhost, safe='')}")

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from pymongo import MongoClient
 
-from shared.management import create_vhost, delete_vhost
 from shared.settings import GwSettings
+from tools.vhosts import create_vhost, delete_vhost
 
 
 @pytest.fixture(scope="session")

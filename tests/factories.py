@@ -7,8 +7,16 @@ from datetime import datetime
 from typing import Any
 
 from shared.contracts import COMMAND_ADAPTER, MatterReported, MatterSnapshot
+from shared.registry import Registry, load_registry
+from shared.settings import PROJECT_ROOT
 
 TOWN, GRID = "changjia", "changjia-g017"
+CHANGJIA_YAML = PROJECT_ROOT / "deploy" / "config" / "registry" / "changjia.yaml"
+
+
+def changjia_registry() -> Registry:
+    """The shipped Changjia registry, read from its YAML as the services read it."""
+    return load_registry(CHANGJIA_YAML)
 
 
 def reported(

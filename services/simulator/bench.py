@@ -35,8 +35,8 @@ from services.simulator.processes import vm_kib
 from services.simulator.replay import ReplayOptions, ReplayResult, replay
 from services.simulator.sandbox import ServiceSandbox
 from services.simulator.scenario import load_scenario
-from shared.management import create_vhost, delete_vhost
 from shared.settings import PROJECT_ROOT, GwSettings
+from tools.vhosts import create_vhost, delete_vhost
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -187,7 +187,7 @@ def county_phase(base: GwSettings, profile: Profile, report: BenchReport, step: 
 
 
 def run_bench(*, profile_name: str = "quick", matters: int | None = None, out: Path | None = None) -> int:
-    from shared.stack import console_say, stack_up
+    from tools.stack import console_say, stack_up
 
     profile = PROFILES[profile_name]
     if matters is not None:

@@ -50,7 +50,7 @@ def _kill_and_restart(proc: ManagedProcess) -> None:
 
 
 def _restart_component(base: GwSettings, name: str) -> None:
-    from shared.stack import stack_down, stack_up
+    from tools.stack import stack_down, stack_up
 
     stack_down(base, [name], exact=True)
     stack_up(base, [name])
@@ -88,7 +88,7 @@ async def _run(
 
 
 def run_chaos(*, matters: int = 900, rate: float = 15.0) -> int:
-    from shared.stack import console_say, stack_up
+    from tools.stack import console_say, stack_up
 
     base = GwSettings()
     stack_up(base, say=console_say(console))

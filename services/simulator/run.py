@@ -32,13 +32,13 @@ from services.simulator.processes import ManagedProcess, python_module
 from services.simulator.scenario import Scenario, ScenarioError, load_scenario
 from services.stats.config import StatsSettings
 from shared.settings import GwSettings
-from shared.stack.model import PROMETHEUS_ADDRESS, Action, StackError, StackUpError, format_address
+from tools.stack.model import PROMETHEUS_ADDRESS, Action, StackError, StackUpError, format_address
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from shared.stack.model import UpResult
+    from tools.stack.model import UpResult
 
 console = Console()
 
@@ -144,7 +144,7 @@ class LocalRun:
         return {"GW_REGISTRY_PATH": str(self.scenario.registry_path())}
 
     def start_stack(self) -> None:
-        from shared.stack import console_say, stack_up
+        from tools.stack import console_say, stack_up
 
         console.print("[bold]1/3[/] local stack")
         try:
@@ -215,7 +215,7 @@ class LocalRun:
 
     def stop(self, *, hurry: Callable[[], bool], keep_stack: bool) -> None:
         """Processes in the reverse order of start, then the stack components this run started."""
-        from shared.stack import console_say, stack_down
+        from tools.stack import console_say, stack_down
 
         if self.started:
             names = ", ".join(p.name for p in reversed(self.started))

@@ -15,8 +15,8 @@ from pymongo import MongoClient
 
 from services.simulator.processes import ManagedProcess, python_module
 from services.simulator.replay import ReplayOptions
-from shared.management import create_vhost, delete_vhost
 from shared.settings import GwSettings
+from tools.vhosts import create_vhost, delete_vhost
 
 DEFAULT_PORTS = {"stats": 18030, "dispatch": 18020, "intake": 18010}
 

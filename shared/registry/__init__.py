@@ -20,9 +20,13 @@ directory carries it too). A file reached twice (an include and a direct path) i
 Shipped data:
 
 * ``deploy/config/registry/changjia.yaml`` - Qingyun County block + Changjia (62 grids).
-* ``deploy/config/registry/county/`` - the generated county for scale tests: ``county.yaml``
-  (county block + ``include: [../changjia.yaml]``) and ``town02.yaml`` ... ``town10.yaml``.
+* ``deploy/config/registry/county/`` - a county for scale tests: ``county.yaml``
+  (county block + ``include: [../changjia.yaml]``) and ``town02.yaml`` ... ``town10.yaml``,
+  scaffolded once by ``tools/registry/generator.py``.
   Point ``GW_REGISTRY_PATH`` at the directory to run the whole county (10 towns).
+
+These checked-in files are the registry's source of truth: the services load them as they are,
+and nothing at run time or in the tests writes them.
 
 Schema (ids are lowercase slugs; nothing may contain ``.`` except department ids)::
 
@@ -54,12 +58,6 @@ by their town id, department ids by their town id (or ``county.``), instructors'
 """
 
 from shared.registry.core import Counts, Registry, UnknownEntity
-from shared.registry.generator import (
-    changjia_document,
-    changjia_town,
-    generate_county_registry,
-    write_county_registry,
-)
 from shared.registry.loader import RegistryError, load_registry, parse_registry
 from shared.registry.models import (
     County,
@@ -85,10 +83,6 @@ __all__ = [
     "Town",
     "TownFacts",
     "UnknownEntity",
-    "changjia_document",
-    "changjia_town",
-    "generate_county_registry",
     "load_registry",
     "parse_registry",
-    "write_county_registry",
 ]

@@ -4,7 +4,7 @@ The test starts the three services as subprocesses (fresh vhost and database, fr
 Prometheus of its own with the scrape jobs, relabelling and alert rules of
 deploy/prometheus/prometheus.yml (only targets, interval and storage changed: a fresh TSDB
 proves the data came from this run), drives load through intake's HTTP API and answers as
-departments and grid staff do (shared.department_client), then evaluates every panel's query
+departments and grid staff do (services.department.client), then evaluates every panel's query
 via /api/v1/query. An error fails; so does no data, except for panels that say why they may be
 empty (tools.dashboards: SLA breaches, handler exceptions, whistles).
 """
@@ -29,9 +29,9 @@ import httpx
 import pytest
 import yaml
 
+from services.department.client import DepartmentClient, WorkItem
 from shared.broker import make_broker, publish_command
 from shared.contracts import MatterDispatched, RecordFeedback
-from shared.department_client import DepartmentClient, WorkItem
 from shared.domain import Category, Severity
 from shared.registry import load_registry
 from shared.settings import GwSettings

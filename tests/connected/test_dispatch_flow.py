@@ -9,11 +9,11 @@ from functools import partial
 
 import pytest
 
+from services.department.client import DepartmentClient, WorkItem
 from services.dispatch.case import Case
 from services.dispatch.deps import DispatchDeps
 from services.dispatch.handlers import sweep_once
 from shared.broker import publish_command, publish_event
-from shared.department_client import DepartmentClient, WorkItem
 from shared.settings import GwSettings
 from tests.connected.test_dispatch_harness import (
     TOWN,

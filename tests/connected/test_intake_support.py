@@ -20,7 +20,8 @@ from services.intake.app import create_app
 from services.intake.config import IntakeSettings
 from services.intake.tokens import issue_token
 from shared import topology
-from shared.registry import Registry, changjia_document, parse_registry
+from shared.registry import Registry
+from tests.factories import changjia_registry
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -36,7 +37,7 @@ GRID_B = "changjia-g002"
 
 @functools.cache
 def changjia() -> Registry:
-    return parse_registry(changjia_document())
+    return changjia_registry()
 
 
 def intake_settings(settings: GwSettings, **overrides: Any) -> IntakeSettings:

@@ -29,15 +29,16 @@ from shared.contracts import (
     MatterSnapshot,
 )
 from shared.domain import Category, Channel, Priority, Severity, Tier
-from shared.registry import Registry, changjia_document, parse_registry
+from shared.registry import Registry
 from shared.settings import GwSettings
 from shared.topology import DISPATCH, department_queue, dispatch_routing_key
+from tests.factories import changjia_registry
 
 pytestmark = pytest.mark.connected
 
 CIVIL = "changjia.civil_affairs"
 PETITIONS = "changjia.petitions"
-REGISTRY: Registry = parse_registry(changjia_document())
+REGISTRY: Registry = changjia_registry()
 DEADLINE = 20.0
 
 

@@ -48,10 +48,10 @@ from shared.contracts import (
     MatterWhistled,
 )
 from shared.domain import Category, Channel, Priority, Severity, Tier
-from shared.management import create_vhost, management_client
 from shared.registry import Registry, load_registry
 from shared.settings import PROJECT_ROOT, GwSettings
 from shared.topology import STATS_EVENTS
+from tools.vhosts import create_vhost, management_client
 
 pytestmark = pytest.mark.connected
 

@@ -28,9 +28,9 @@ from pymongo import MongoClient
 from services.simulator.console import accepted_reports
 from services.simulator.processes import ManagedProcess, python_module
 from services.simulator.replay import wait_until_pipeline_quiet
-from shared.management import management_client
 from shared.read_models import CASES, REPORTS
 from shared.settings import PROJECT_ROOT, GwSettings
+from tools.vhosts import management_client
 
 pytestmark = pytest.mark.e2e
 

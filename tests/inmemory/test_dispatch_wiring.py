@@ -7,13 +7,13 @@ import pytest
 from faststream.rabbit import RabbitBroker, TestRabbitBroker
 from prometheus_client import CollectorRegistry
 
+from services.department.client import DepartmentClient
 from services.dispatch.deps import DispatchDeps, broker_publisher
 from services.dispatch.metrics import DispatchMetrics
 from services.dispatch.subscribers import register_subscribers
 from shared import topology
 from shared.broker import publish_command, publish_event
 from shared.contracts import AcceptMatter
-from shared.department_client import DepartmentClient
 from tests.unit.test_dispatch_fakes import FakeCaseStore, FakeClock, registry_and_rules, reported
 
 pytestmark = pytest.mark.inmemory

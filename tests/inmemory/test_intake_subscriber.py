@@ -13,8 +13,8 @@ from services.intake.store import ReportRecord
 from services.intake.subscribers import build_router
 from shared import topology
 from shared.domain import Channel
-from shared.registry import changjia_document, parse_registry
 from shared.settings import GwSettings
+from tests.factories import changjia_registry
 
 if TYPE_CHECKING:
     from shared.contracts import MatterReported
@@ -44,7 +44,7 @@ async def test_report_on_intake_queue_reaches_the_accept_flow_as_channel_amqp() 
         published.append(event)
 
     broker = RabbitBroker()
-    registry = parse_registry(changjia_document())
+    registry = changjia_registry()
     broker.include_router(
         build_router(
             GwSettings(), registry=registry, store=Store(), publish=publish, metrics=IntakeMetrics(CollectorRegistry())

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
-from services.dispatch.inbox import Action, ActionError, carry_out, parse_action
-from shared.department_client import WorkItem
+from services.department.client import WorkItem
+from services.department.inbox import Action, ActionError, carry_out, parse_action
 
 if TYPE_CHECKING:
-    from shared.department_client import DepartmentClient
+    from services.department.client import DepartmentClient
 
 pytestmark = pytest.mark.unit
 
@@ -134,7 +134,7 @@ async def test_grid_staff_whistle_a_grid_tier_matter_up() -> None:
 def test_the_table_numbers_the_rows_and_shows_the_actions_verbatim() -> None:
     from rich.console import Console
 
-    from services.dispatch.inbox import HELP, inbox_table
+    from services.department.inbox import HELP, inbox_table
 
     client = RecordingClient([item(), item(state="accepted")])
     client.queue = type("Queue", (), {"name": "dept.changjia.judicial_mediation"})()  # type: ignore[attr-defined]

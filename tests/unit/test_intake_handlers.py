@@ -17,14 +17,15 @@ from services.intake.handlers import (
 from services.intake.store import ReportRecord
 from shared.contracts import MatterReported, ReportSubmission
 from shared.domain import Channel
-from shared.registry import Registry, changjia_document, parse_registry
+from shared.registry import Registry
+from tests.factories import changjia_registry
 
 pytestmark = pytest.mark.unit
 
 
 @functools.cache
 def registry() -> Registry:
-    return parse_registry(changjia_document())
+    return changjia_registry()
 
 
 class FakeStore:

@@ -18,7 +18,7 @@ from services.intake.views import RequestView
 from shared.contracts import ReportSubmission
 from shared.domain import Category
 from shared.read_models import MatterView
-from shared.registry import changjia_document, parse_registry
+from tests.factories import changjia_registry
 
 pytestmark = pytest.mark.unit
 
@@ -66,7 +66,7 @@ def test_derived_report_id_depends_on_content_not_on_the_api_key() -> None:
 
 
 def test_closed_matter_is_closed_with_the_lead_departments_name() -> None:
-    registry = parse_registry(changjia_document())
+    registry = changjia_registry()
     view = MatterView.model_validate(
         {
             "_id": "m-1",

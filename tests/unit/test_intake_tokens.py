@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 from services.intake.config import IntakeSettings
 from services.intake.tokens import TokenError, issue_token, tokens_app, verify_token
-from shared.registry.generator import changjia_yaml
+from tests.factories import CHANGJIA_YAML
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    pass
 
 pytestmark = pytest.mark.unit
 
@@ -70,12 +70,8 @@ def test_tokens_signed_with_a_previous_secret_are_accepted_during_rotation() -> 
     assert len(settings.verification_secrets()) == 2
 
 
-def test_cli_issues_a_token_for_a_registered_grid_and_refuses_an_unknown_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    registry = tmp_path / "changjia.yaml"
-    registry.write_text(changjia_yaml(), encoding="utf-8")
-    monkeypatch.setenv("GW_REGISTRY_PATH", str(registry))
+def test_cli_issues_a_token_for_a_registered_grid_and_refuses_an_unknown_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GW_REGISTRY_PATH", str(CHANGJIA_YAML))
     monkeypatch.setenv("GW_TOKEN_SECRET", SECRET.get_secret_value())
     runner = CliRunner()
     issued = runner.invoke(tokens_app, ["issue", "--grid", "changjia-g017", "--days", "30"])

@@ -15,21 +15,16 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from shared.errors import PermanentError
-from shared.registry import (
-    Registry,
-    RegistryError,
-    StaffRole,
-    UnknownEntity,
+from shared.registry import Registry, RegistryError, StaffRole, UnknownEntity, load_registry, parse_registry
+from shared.settings import PROJECT_ROOT
+from tools.registry.cli import registry_app
+from tools.registry.generator import (
     changjia_document,
     changjia_town,
+    dump_yaml,
     generate_county_registry,
-    load_registry,
-    parse_registry,
     write_county_registry,
 )
-from shared.registry.cli import registry_app
-from shared.registry.generator import dump_yaml
-from shared.settings import PROJECT_ROOT
 
 REGISTRY_DIR = PROJECT_ROOT / "deploy" / "config" / "registry"
 CHANGJIA = REGISTRY_DIR / "changjia.yaml"
@@ -194,7 +189,9 @@ def test_registry_is_frozen(changjia: Registry) -> None:
 
 @pytest.fixture
 def doc() -> dict[str, Any]:
-    return copy.deepcopy(changjia_document())
+    """The shipped changjia.yaml as a plain document, to break on purpose."""
+    loaded: dict[str, Any] = yaml.safe_load(CHANGJIA.read_text(encoding="utf-8"))
+    return loaded
 
 
 @pytest.mark.unit
@@ -217,8 +214,8 @@ def test_duplicated_grid_id_names_both_entries(tmp_path: Path, doc: dict[str, An
 
 @pytest.mark.unit
 def test_duplicate_across_files_names_both_files(tmp_path: Path) -> None:
-    a = write(tmp_path / "a.yaml", changjia_document())
-    b = write(tmp_path / "b.yaml", {"towns": changjia_document()["towns"]})
+    a = write(tmp_path / "a.yaml", yaml.safe_load(CHANGJIA.read_text(encoding="utf-8")))
+    b = write(tmp_path / "b.yaml", {"towns": yaml.safe_load(CHANGJIA.read_text(encoding="utf-8"))["towns"]})
     message = load_error(a, b)
     assert message.startswith(f"{b}: towns[0] (changjia): town_id: duplicate id 'changjia', already used by {a}")
 
@@ -424,7 +421,7 @@ def test_cli_check_show_and_generate(tmp_path: Path) -> None:
     runner = CliRunner()
     ok = runner.invoke(registry_app, ["check", str(CHANGJIA)])
     assert ok.exit_code == 0 and "1 towns, 62 grids, 62 leaders, 106 members" in ok.output
-    doc = changjia_document()
+    doc = yaml.safe_load(CHANGJIA.read_text(encoding="utf-8"))
     del doc["towns"][0]["grids"][16]["leader"]
     bad = write(tmp_path / "bad.yaml", doc)
     failed = runner.invoke(registry_app, ["check", str(bad)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -14,10 +15,10 @@ import yaml
 from typer.testing import CliRunner
 
 from shared.settings import PROJECT_ROOT, GwSettings
-from shared.stack import core, install, procs
-from shared.stack.cli import stack_app
-from shared.stack.components import Component, Mongo, StackContext, make_components
-from shared.stack.model import (
+from tools.stack import core, install, procs
+from tools.stack.cli import stack_app
+from tools.stack.components import Component, Mongo, StackContext, make_components
+from tools.stack.model import (
     COMPONENTS,
     ENV_COMPONENT,
     ENV_OWNER,
@@ -36,11 +37,7 @@ from shared.stack.model import (
     is_local_host,
     parse_amqp_url,
     parse_cargo_progress,
-    parse_cmdline,
-    parse_environ,
     parse_epmd_names,
-    parse_proc_net_tcp,
-    parse_proc_stat_state,
     pidfile_matches,
     prometheus_argv,
     rabbitmq_env,
@@ -348,36 +345,17 @@ def test_prometheus_config_scrapes_services_and_rabbitmq() -> None:
     }
 
 
-def test_parse_cmdline_and_environ() -> None:
-    assert parse_cmdline(b"/bin/sh\0/usr/lib/rabbitmq/bin/rabbitmq-server\0") == [
-        "/bin/sh",
-        "/usr/lib/rabbitmq/bin/rabbitmq-server",
-    ]
-    assert parse_cmdline(b"") == []
-    assert parse_environ(b"A=1\0B=x=y\0junk\0") == {"A": "1", "B": "x=y"}
-
-
-def test_parse_proc_stat_state_survives_odd_names() -> None:
-    assert parse_proc_stat_state("42 (sh) S 1 42 42 0") == "S"
-    assert parse_proc_stat_state("42 (a) b) (c) Z 1 42") == "Z"
-
-
 def test_parse_epmd_names() -> None:
     data = b"\x00\x00\x11\x11name gridwhistle at port 25672\nname rabbitmqcli-1 at port 40000\n"
     assert parse_epmd_names(data) == ["gridwhistle", "rabbitmqcli-1"]
     assert parse_epmd_names(b"\x00\x00\x11\x11") == []
 
 
-def test_parse_proc_net_tcp_finds_listeners_only() -> None:
-    table = (
-        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
-        "   0: 0100007F:6989 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 111 1\n"
-        "   1: 0100007F:1628 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 222 1\n"
-        "   2: 0100007F:1628 0100007F:D3A4 01 00000000:00000000 00:00000000 00000000     0        0 333 1\n"
-    )
-    assert parse_proc_net_tcp(table, 27017) == {111}
-    assert parse_proc_net_tcp(table, 5672) == {222}
-    assert parse_proc_net_tcp(table, 9090) == set()
+def test_listener_pid_finds_the_process_listening_on_a_port() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        assert procs.listener_pid(port) == os.getpid()
+    assert procs.listener_pid(port) is None
 
 
 def test_tail_lines() -> None:

@@ -20,8 +20,9 @@ from shared.contracts import (
     MatterResolved,
 )
 from shared.domain import Category, Priority, Severity, Tier
-from shared.registry import Registry, changjia_document, parse_registry
+from shared.registry import Registry
 from tests import factories
+from tests.factories import changjia_registry
 
 pytestmark = pytest.mark.unit
 
@@ -32,7 +33,7 @@ PETITIONS = "changjia.petitions"
 
 @pytest.fixture(scope="module")
 def registry() -> Registry:
-    return parse_registry(changjia_document())
+    return changjia_registry()
 
 
 def _base(at: datetime | None = None) -> dict[str, Any]:

@@ -16,11 +16,11 @@ from services.stats.handlers import when_events_arrive_update_read_models
 from services.stats.store import Effect
 from shared.contracts import AnyEvent, MatterReported
 from shared.domain import Category, Channel, Severity
-from shared.registry import changjia_document, parse_registry
+from tests.factories import changjia_registry
 
 pytestmark = pytest.mark.unit
 
-REGISTRY = parse_registry(changjia_document())
+REGISTRY = changjia_registry()
 ZONE = ZoneInfo("Asia/Shanghai")
 
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from services.admin.cli import topology_app
 from shared import topology
-from shared.admin_cli import topology_app
 from shared.domain import Priority, Tier
 from shared.registry import load_registry
 from shared.settings import GwSettings

@@ -1,4 +1,4 @@
-"""``gridwhistle registry``: generate, show and check registries (mount ``registry_app``)."""
+"""``gridwhistle registry``: show and check registries, scaffold a county (mount ``registry_app``)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.registry.core import Counts, Registry
-from shared.registry.generator import changjia_yaml, write_county_registry
 from shared.registry.loader import RegistryError, display_path, load_registry
 from shared.settings import PROJECT_ROOT
+from tools.registry.generator import write_county_registry
 
 REGISTRY_DIR = PROJECT_ROOT / "deploy" / "config" / "registry"
 CHANGJIA_PATH = REGISTRY_DIR / "changjia.yaml"
@@ -98,14 +98,3 @@ def generate_county(
     for path in written:
         typer.echo(f"wrote {display_path(path)}")
     Console().print(summary_table(_load_or_exit([out])))
-
-
-@registry_app.command("generate-changjia")
-def generate_changjia(
-    out: Annotated[Path, typer.Option(help="File to write")] = CHANGJIA_PATH,
-) -> None:
-    """(Re)write changjia.yaml from the generator (the article's 62 grids)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(changjia_yaml(), encoding="utf-8")
-    typer.echo(f"wrote {display_path(out)}")
-    _load_or_exit([out])

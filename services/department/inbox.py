@@ -17,8 +17,8 @@ from rich.table import Table
 from shared.domain import Tier
 
 if TYPE_CHECKING:
+    from services.department.client import DepartmentClient, WorkItem
     from shared.contracts import Command
-    from shared.department_client import DepartmentClient, WorkItem
 
 Verb = Literal["accept", "return", "resolve", "whistle"]
 VERBS: dict[str, Verb] = {

@@ -1,9 +1,14 @@
-"""Registry documents built in code: the Changjia town (from the article) and a county for scale.
+"""A dev tool: scaffold a bigger county registry (Changjia plus made-up towns) as YAML files.
 
-``changjia_town()`` is the source of ``deploy/config/registry/changjia.yaml`` (a unit test checks
-that the shipped file still equals it). ``generate_county_registry`` adds made-up towns with
-neutral slugs (``town02`` ...), deterministic for a seed. Documents are plain dicts in the YAML
-file layout (``schema_version``, ``include``, ``county``, ``towns``).
+The checked-in YAML under ``deploy/config/registry/`` is the registry's source of truth; the
+services load it and nothing at run time or in ``make test`` regenerates it. This module only
+writes a new county when a developer asks (``gridwhistle registry generate-county``).
+
+``changjia_town()`` builds the town the article describes, the shape the made-up towns follow; a
+unit test checks it still equals the shipped ``changjia.yaml``, so an edit of that file shows up
+here. ``generate_county_registry`` adds towns with neutral slugs (``town02`` ...), deterministic
+for a seed. Documents are plain dicts in the YAML file layout (``schema_version``, ``include``,
+``county``, ``towns``).
 """
 
 from __future__ import annotations
@@ -186,18 +191,6 @@ def dump_yaml(document: Doc, header: list[str] | None = None) -> str:
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when built with it
     body = yaml.dump(document, Dumper=dumper, allow_unicode=True, sort_keys=False, default_flow_style=None, width=120)
     return "".join(f"{line}\n" if line.startswith("#") else f"# {line}\n" for line in header or []) + body
-
-
-def changjia_yaml() -> str:
-    return dump_yaml(
-        changjia_document(),
-        [
-            "Changjia Town (常家镇), Qingyun County: the registry of its 62 basic grids, from the article.",
-            "Written by `gridwhistle registry generate-changjia` from shared/registry/generator.py",
-            "(changjia_town); change the generator and regenerate - a unit test checks they agree.",
-            "Staff are ids and roles only: no personal names. Schema: shared/registry/__init__.py.",
-        ],
-    )
 
 
 def write_county_registry(out: Path, towns: int = 10, seed: int = 1, *, changjia: Path | None = None) -> list[Path]:

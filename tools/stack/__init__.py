@@ -5,13 +5,13 @@ once per machine from crates.io into ~/.cache) and Prometheus (Debian package), 
 127.0.0.1, with state under ``settings.state_dir``.
 Nothing happens at import time.
 
-    from shared.stack import stack_up, stack_status, stack_down
+    from tools.stack import stack_up, stack_status, stack_down
     stack_up(GwSettings(), ["rabbitmq", "mongo"])
 """
 
-from shared.stack.cli import console_say, print_stack_error, stack_app
-from shared.stack.core import stack_down, stack_status, stack_up
-from shared.stack.model import Action, ComponentStatus, SelectionError, StackError, StackUpError, UpResult
+from tools.stack.cli import console_say, print_stack_error, stack_app
+from tools.stack.core import stack_down, stack_status, stack_up
+from tools.stack.model import Action, ComponentStatus, SelectionError, StackError, StackUpError, UpResult
 
 __all__ = [
     "Action",

@@ -6,91 +6,60 @@ should not pay their import time.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import socket
-import ssl
-import struct
-from typing import TYPE_CHECKING
+import threading
 
-from shared.stack.model import Health, parse_epmd_names
-
-if TYPE_CHECKING:
-    from pamqp import frame
-
-    from shared.stack.model import AmqpTarget
+from tools.stack.model import Health, parse_amqp_url, parse_epmd_names
 
 
-class _AmqpConversation:
-    """Just enough AMQP 0-9-1 to log in, open the vhost and close politely."""
+class _QuietWhileProbing(logging.Filter):
+    """aiormq logs every failed connect as an error; in a probe the failure is the answer."""
 
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
-        self._buffer = b""
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[int] = set()
 
-    def send(self, value: frame.FrameTypes) -> None:
-        from pamqp import frame
-
-        self._sock.sendall(frame.marshal(value, 0))
-
-    def receive(self) -> frame.FrameTypes:
-        from pamqp import frame
-
-        while True:
-            if len(self._buffer) >= 7:
-                (size,) = struct.unpack(">I", self._buffer[3:7])
-                if len(self._buffer) >= 8 + size:
-                    consumed, _, value = frame.unmarshal(self._buffer)
-                    self._buffer = self._buffer[consumed:]
-                    return value
-            chunk = self._sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("closed by the server")
-            self._buffer += chunk
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread not in self.threads
 
 
-def amqp_health(target: AmqpTarget, timeout: float = 2.0) -> Health:
-    """Log in with the configured URL's credentials and open its vhost."""
-    from pamqp import commands
-    from pamqp.exceptions import UnmarshalingException
-    from pamqp.header import ProtocolHeader
+_QUIET = _QuietWhileProbing()
+
+
+def amqp_health(url: str, timeout: float = 2.0) -> Health:
+    """Log in with the configured URL's credentials and open its vhost (an aio-pika connection)."""
+    thread = threading.get_ident()
+    logger = logging.getLogger("aiormq.connection")
+    logger.addFilter(_QUIET)  # idempotent
+    _QUIET.threads.add(thread)
+    try:
+        return asyncio.run(_amqp_login(url, timeout))
+    finally:
+        _QUIET.threads.discard(thread)
+
+
+async def _amqp_login(url: str, connect_timeout: float) -> Health:
+    import aio_pika
+    from aiormq.exceptions import AMQPError
 
     try:
-        with socket.create_connection((target.host, target.port), timeout=timeout) as raw:
-            sock: socket.socket = raw
-            if target.tls:
-                sock = ssl.create_default_context().wrap_socket(raw, server_hostname=target.host)
-            talk = _AmqpConversation(sock)
-            sock.sendall(ProtocolHeader().marshal())
-            start = talk.receive()
-            if not isinstance(start, commands.Connection.Start):
-                return Health(False, "not an AMQP 0-9-1 broker")
-            props = start.server_properties or {}
-            product = f"{props.get('product', 'broker')!s} {props.get('version', '')!s}".strip()
-            talk.send(
-                commands.Connection.StartOk(
-                    client_properties={
-                        "product": "gridwhistle stack",
-                        "capabilities": {"authentication_failure_close": True},
-                    },
-                    response=f"\0{target.username}\0{target.password}",
-                )
-            )
-            tune = talk.receive()
-            if isinstance(tune, commands.Connection.Close):
-                return Health(False, f"{product}: {tune.reply_text}")
-            if not isinstance(tune, commands.Connection.Tune):
-                return Health(False, f"{product}: unexpected {type(tune).__name__} after login")
-            talk.send(commands.Connection.TuneOk(tune.channel_max, tune.frame_max, 0))
-            talk.send(commands.Connection.Open(virtual_host=target.vhost))
-            opened = talk.receive()
-            if isinstance(opened, commands.Connection.Close):
-                return Health(False, f"{product}: {opened.reply_text}")
-            talk.send(commands.Connection.Close(200, "status check", 0, 0))
-            talk.receive()
-            return Health(True, product)
-    except (OSError, ConnectionError) as exc:
+        connection = await aio_pika.connect(
+            url, timeout=connect_timeout, client_properties={"product": "gridwhistle stack"}
+        )
+    except OSError as exc:  # refused, unreachable, timed out, login refused
         return Health(False, _os_detail(exc))
-    except (UnmarshalingException, ValueError, TypeError, struct.error) as exc:
+    except AMQPError as exc:  # aiormq drops the broker's reply text when Connection.Open is refused
+        if "Connection.OpenOk" in str(exc):
+            return Health(False, f"vhost {parse_amqp_url(url).vhost!r} not found or not permitted")
         return Health(False, f"protocol error: {exc}")
+    try:
+        transport = connection.transport
+        props = transport.connection.server_properties if transport is not None else {}
+        return Health(True, f"{props.get('product', 'broker')!s} {props.get('version', '')!s}".strip())
+    finally:
+        await connection.close()
 
 
 def mongo_health(url: str, timeout: float = 2.0) -> Health:
@@ -167,7 +136,9 @@ def epmd_names(host: str, port: int, timeout: float = 1.0) -> list[str]:
 
 
 def _os_detail(exc: BaseException) -> str:
-    if isinstance(exc, ConnectionRefusedError) or "Connection refused" in str(exc):
+    if isinstance(exc, ConnectionRefusedError) or any(
+        t in str(exc) for t in ("Connection refused", "Connect call failed")
+    ):
         return "connection refused"
     if isinstance(exc, TimeoutError) or "timed out" in str(exc).lower():
         return "timed out"

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from shared.stack.model import (
+from tools.stack.model import (
     STORE_CRATE,
     STORE_VERSION,
     StackError,
@@ -22,7 +22,7 @@ from shared.stack.model import (
     parse_cargo_progress,
     store_binary,
 )
-from shared.stack.procs import read_tail
+from tools.stack.procs import read_tail
 
 POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
 APT_LISTS = Path("/var/lib/apt/lists")

@@ -238,41 +238,9 @@ class ProcSignature:
         return environ.get(ENV_OWNER) == self.owner and environ.get(ENV_COMPONENT) == self.component
 
 
-def parse_cmdline(raw: bytes) -> list[str]:
-    """Split ``/proc/<pid>/cmdline``."""
-    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
-
-
-def parse_environ(raw: bytes) -> dict[str, str]:
-    """Split ``/proc/<pid>/environ``."""
-    env: dict[str, str] = {}
-    for entry in raw.split(b"\0"):
-        key, sep, value = entry.decode(errors="replace").partition("=")
-        if sep:
-            env[key] = value
-    return env
-
-
-def parse_proc_stat_state(raw: str) -> str:
-    """Process state letter from ``/proc/<pid>/stat`` (the comm field may hold spaces and parens)."""
-    return raw[raw.rindex(")") + 2 :].split(" ", 1)[0]
-
-
 def parse_epmd_names(data: bytes) -> list[str]:
     """Node names from an epmd NAMES_RESP (4-byte port, then ``name X at port N`` lines)."""
     return re.findall(r"^name (\S+) at port \d+$", data[4:].decode(errors="replace"), flags=re.MULTILINE)
-
-
-def parse_proc_net_tcp(text: str, port: int) -> set[int]:
-    """Socket inodes listening on ``port`` in a ``/proc/net/tcp{,6}`` table."""
-    inodes: set[int] = set()
-    for line in text.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) < 10 or fields[3] != "0A":  # 0A = TCP_LISTEN
-            continue
-        if int(fields[1].rsplit(":", 1)[1], 16) == port:
-            inodes.add(int(fields[9]))
-    return inodes
 
 
 def tail_lines(text: str, count: int = 20) -> list[str]:

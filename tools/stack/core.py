@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 from shared.settings import PROJECT_ROOT, GwSettings
-from shared.stack.components import Component, StackContext, make_components
-from shared.stack.model import (
+from tools.stack.components import Component, StackContext, make_components
+from tools.stack.model import (
     COMPONENTS,
     EPMD,
     RABBITMQ_MANAGEMENT_PORT,
@@ -24,7 +24,7 @@ from shared.stack.model import (
     pidfile_matches,
     select_components,
 )
-from shared.stack.procs import (
+from tools.stack.procs import (
     child_env,
     is_ours,
     listener_pid,
@@ -203,7 +203,7 @@ def stack_up(
 def stack_down(
     settings: GwSettings, components: Iterable[str] | None = None, *, say: Say | None = None, exact: bool = False
 ) -> dict[str, str]:
-    """Stop the processes *we* started (pid files, verified via /proc); never touches anything else.
+    """Stop the processes *we* started (pid files, checked by command line and environment), nothing else.
 
     ``exact``: stop exactly the named components (as :class:`UpResult` names them, dependencies
     such as ``epmd`` included), not their dependencies: how ``gridwhistle run`` stops only

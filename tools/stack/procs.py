@@ -1,4 +1,4 @@
-"""Processes we start: pid files, ownership checks through /proc, spawning and stopping."""
+"""Processes we start: pid files, ownership checks (psutil), spawning and stopping."""
 
 from __future__ import annotations
 
@@ -12,21 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shared.stack.model import (
-    ENV_COMPONENT,
-    ENV_OWNER,
-    ProcSignature,
-    parse_cmdline,
-    parse_environ,
-    parse_proc_net_tcp,
-    parse_proc_stat_state,
-    tail_lines,
-)
+import psutil
+
+from tools.stack.model import ENV_COMPONENT, ENV_OWNER, ProcSignature, tail_lines
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-
-PROC = Path("/proc")
 
 
 def read_pidfile(path: Path) -> int | None:
@@ -65,23 +56,23 @@ def is_alive(pid: int) -> bool:
     """True while ``pid`` runs (zombies count as gone)."""
     _reap(pid)
     try:
-        state = parse_proc_stat_state((PROC / str(pid) / "stat").read_text())
-    except (OSError, ValueError):
+        return psutil.Process(pid).status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.Error:
         return False
-    return state not in ("Z", "X", "x")
 
 
 def is_ours(pid: int, sig: ProcSignature) -> bool:
     """True when ``pid`` is alive and is the process we started for ``sig.component``."""
     if pid <= 1 or not is_alive(pid):
         return False
+    process = psutil.Process(pid)
     try:
-        cmdline = parse_cmdline((PROC / str(pid) / "cmdline").read_bytes())
-    except OSError:
+        cmdline = process.cmdline()
+    except psutil.Error:
         return False
     try:
-        environ: dict[str, str] | None = parse_environ((PROC / str(pid) / "environ").read_bytes())
-    except OSError:
+        environ: dict[str, str] | None = process.environ()
+    except psutil.Error:
         environ = None
     return sig.matches(cmdline, environ)
 
@@ -159,21 +150,13 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
 
 def listener_pid(port: int) -> int | None:
     """Best effort: the pid of the process listening on TCP ``port`` (needs root for others' processes)."""
-    inodes: set[int] = set()
-    for table in ("tcp", "tcp6"):
-        with contextlib.suppress(OSError):
-            inodes |= parse_proc_net_tcp((PROC / "net" / table).read_text(), port)
-    if not inodes:
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except psutil.Error:
         return None
-    targets = {f"socket:[{inode}]" for inode in inodes}
-    for entry in PROC.iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            for fd in (entry / "fd").iterdir():
-                with contextlib.suppress(OSError):
-                    if str(fd.readlink()) in targets:
-                        return int(entry.name)
+    for conn in connections:
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
+            return conn.pid
     return None
 
 

@@ -1,4 +1,4 @@
-"""``gridwhistle stack up|down|status`` (also ``python -m shared.stack ...``)."""
+"""``gridwhistle stack up|down|status`` (also ``python -m tools.stack ...``)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from shared.settings import GwSettings
-from shared.stack.core import Say, stack_down, stack_status, stack_up
-from shared.stack.model import COMPONENTS, SelectionError, StackError, StackUpError, select_components
+from tools.stack.core import Say, stack_down, stack_status, stack_up
+from tools.stack.model import COMPONENTS, SelectionError, StackError, StackUpError, select_components
 
 stack_app = typer.Typer(
     name="stack",
@@ -92,7 +92,7 @@ def up(only: OnlyOption = None, without: WithoutOption = None) -> None:
 def down(only: OnlyOption = None, without: WithoutOption = None) -> None:
     """Stop what `up` started, and nothing else.
 
-    Uses the pids in .state/pids/, checks each still belongs to our process (/proc cmdline and
+    Uses the pids in .state/pids/, checks each still belongs to our process (psutil: cmdline and
     environment) before signalling: SIGTERM (RabbitMQ: `rabbitmqctl stop` first), SIGKILL after a
     timeout. Data under
     .state/ is kept.

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from shared.stack import health
-from shared.stack.install import apt_install, cache_home, cargo_install_store
-from shared.stack.model import (
+from tools.stack import health
+from tools.stack.install import apt_install, cache_home, cargo_install_store
+from tools.stack.model import (
     EPMD,
     EPMD_PORT,
     LOOPBACK,
@@ -40,7 +40,7 @@ from shared.stack.model import (
     store_cache_dir,
     store_identity,
 )
-from shared.stack.procs import (
+from tools.stack.procs import (
     is_alive,
     is_ours,
     owned_pid,
@@ -74,7 +74,7 @@ class StackContext:
 
 
 class Component(ABC):
-    """A process the stack may run. Subclasses describe it; ``shared.stack.core`` drives it."""
+    """A process the stack may run. Subclasses describe it; ``tools.stack.core`` drives it."""
 
     name: ClassVar[str]
     programs: ClassVar[frozenset[str]]
@@ -123,7 +123,7 @@ class Component(ABC):
         return ProcSignature(self.name, str(self.paths.state), self.programs)
 
     def pid(self) -> int | None:
-        """Our live process for this component, if any (verified through /proc)."""
+        """Our live process for this component, if any (verified by its command line and environment)."""
         return owned_pid(self.paths.pidfile(self.name), self.signature())
 
     @abstractmethod
@@ -253,7 +253,7 @@ class RabbitMQ(Component):
         return super().pid() or owned_pid(self.paths.rabbitmq_pidfile, self.signature())
 
     def health(self, timeout: float = 2.0) -> Health:
-        return health.amqp_health(parse_amqp_url(self.settings.amqp_url), timeout)
+        return health.amqp_health(self.settings.amqp_url, timeout)
 
     def install(self) -> None:
         if not RABBITMQ_SERVER.exists():

@@ -1,6 +1,0 @@
-"""``python -m shared.stack up|down|status`` (usable before the ``gridwhistle`` CLI exists)."""
-
-from shared.stack.cli import stack_app
-
-if __name__ == "__main__":
-    stack_app(prog_name="python -m shared.stack")

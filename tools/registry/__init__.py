@@ -1,0 +1,1 @@
+"""Registry dev tools: the ``gridwhistle registry`` commands and the county scaffold generator."""

@@ -1,0 +1,40 @@
+"""Throw-away RabbitMQ virtual hosts for the simulator's sandboxes and the connected tests.
+
+Blocking calls on the management API (set-up code, never inside a service's event loop); the URL
+and credentials come from ``shared.management.connection_options``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import httpx
+
+from shared.management import connection_options
+
+if TYPE_CHECKING:
+    from shared.settings import GwSettings
+
+
+def management_client(settings: GwSettings) -> httpx.Client:
+    """A blocking management API client (for tools and test set-up, not the event loop)."""
+    return httpx.Client(**connection_options(settings))
+
+
+def create_vhost(settings: GwSettings, vhost: str) -> str:
+    """Create ``vhost``, grant the URL's user everything on it; returns the AMQP URL for it."""
+    user = urlsplit(settings.amqp_url).username or "guest"
+    with management_client(settings) as client:
+        client.put(f"/api/vhosts/{quote(vhost, safe='')}").raise_for_status()
+        client.put(
+            f"/api/permissions/{quote(vhost, safe='')}/{quote(user, safe='')}",
+            json={"configure": ".*", "write": ".*", "read": ".*"},
+        ).raise_for_status()
+    a = urlsplit(settings.amqp_url)
+    return urlunsplit((a.scheme, a.netloc, "/" + quote(vhost, safe=""), "", ""))
+
+
+def delete_vhost(settings: GwSettings, vhost: str) -> None:
+    with management_client(settings) as client:
+        client.delete(f"/api/vhosts/{quote(vhost, safe='')}")
