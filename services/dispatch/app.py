@@ -1,4 +1,4 @@
-"""Dispatch service wiring: ``create_app(settings)`` and ``main()`` (port 8020)."""
+"""Dispatch service wiring: ``create_app(settings)``; ``gridwhistle dispatch serve`` runs it."""
 
 from __future__ import annotations
 
@@ -6,14 +6,12 @@ import asyncio
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from services.dispatch.config import DispatchSettings
 from services.dispatch.handlers import DispatchDeps, run_sweeper, system_clock
 from services.dispatch.metrics import DispatchMetrics
 from services.dispatch.rules import load_rules
 from services.dispatch.store import CaseStore
-from services.dispatch.subscribers import register_subscribers
-from shared.logging import configure_logging
-from shared.service import build_runtime, create_service_app, serve
+from services.dispatch.subscribers import build_router
+from shared.service import build_runtime, create_service_app
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -21,6 +19,7 @@ if TYPE_CHECKING:
 
     from fastapi import FastAPI
 
+    from services.dispatch.config import DispatchSettings
     from shared.registry import Registry
     from shared.service import ServiceRuntime
 
@@ -28,14 +27,13 @@ SERVICE = "dispatch"
 
 
 def create_app(
-    settings: DispatchSettings | None = None,
+    settings: DispatchSettings,
     *,
     registry: Registry | None = None,
     clock: Callable[[], datetime] = system_clock,
     sweeper: bool = True,
 ) -> FastAPI:
     """The dispatch app; the rules are validated here, so a bad rules file fails at start."""
-    settings = settings or DispatchSettings()
     runtime = build_runtime(settings, SERVICE, registry=registry)
     store = CaseStore(runtime.db)
     deps = DispatchDeps(
@@ -49,7 +47,7 @@ def create_app(
         outbox_grace=timedelta(seconds=settings.outbox_grace),
         max_retries=settings.max_cas_retries,
     )
-    register_subscribers(runtime.broker, deps, prefetch=settings.prefetch)
+    runtime.broker.include_router(build_router(deps, prefetch=settings.prefetch))
 
     async def on_started(rt: ServiceRuntime) -> None:
         await store.ensure_indexes()
@@ -59,13 +57,3 @@ def create_app(
     app = create_service_app(runtime, title="Gridwhistle dispatch", on_started=on_started)
     app.state.deps = deps
     return app
-
-
-def main() -> None:
-    settings = DispatchSettings()
-    configure_logging(SERVICE, level=settings.log_level, fmt=settings.log_format)
-    serve(create_app(settings), port=settings.dispatch_port, graceful_timeout=settings.graceful_timeout)
-
-
-if __name__ == "__main__":
-    main()

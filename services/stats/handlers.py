@@ -10,10 +10,9 @@ from services.stats.store import Effect
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from datetime import tzinfo
 
+    from services.stats.deps import StatsDeps
     from shared.contracts import AnyEvent
-    from shared.registry import Registry
 
 log = logging.getLogger("gridwhistle.stats.handlers")
 
@@ -32,18 +31,12 @@ class ApplyObserver(Protocol):
     def event_duplicate(self) -> None: ...
 
 
-async def when_events_arrive_update_read_models(
-    events: Sequence[AnyEvent],
-    *,
-    store: EventStore,
-    registry: Registry,
-    zone: tzinfo,
-    observer: ApplyObserver | None = None,
-) -> set[str]:
+async def when_events_arrive_update_read_models(deps: StatsDeps, events: Sequence[AnyEvent]) -> set[str]:
     """Apply a batch of events exactly once in effect; returns the message ids applied now
     (the others had been applied before: a redelivery or a duplicate)."""
-    effects = [Effect(event, counter_update(event, registry, zone)) for event in events]
-    applied = await store.apply_batch(effects)
+    effects = [Effect(event, counter_update(event, deps.registry, deps.zone)) for event in events]
+    applied = await deps.store.apply_batch(effects)
+    observer = deps.observer
     if observer is not None:
         observer.batch_written(len(events))
         for event in events:

@@ -14,7 +14,7 @@ from services.dispatch.handlers import DispatchDeps, sweep_once
 from shared.broker import publish_command, publish_event
 from shared.department_client import DepartmentClient, WorkItem
 from shared.settings import GwSettings
-from tests.connected.test_dispatch_harness import (
+from tests.connected.dispatch_harness import (
     TOWN,
     client_broker,
     command,

@@ -10,7 +10,7 @@ import pytest
 
 from services.dispatch.handlers import DispatchDeps, on_command, on_matter_reported, sweep_once
 from shared.contracts import COMMAND_ADAPTER, AnyCommand, MatterReported
-from tests.unit.test_dispatch_fakes import (
+from tests.fakes.dispatch import (
     GRID,
     INSTRUCTOR,
     TOWN,

@@ -1,0 +1,25 @@
+"""Stats' ports, built once in ``create_app``: what the event handler and its subscriber need."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datetime import tzinfo
+
+    from services.stats.handlers import ApplyObserver, EventStore
+    from shared.registry import Registry
+
+
+@dataclass(frozen=True, slots=True)
+class StatsDeps:
+    store: EventStore
+    registry: Registry
+    zone: tzinfo
+    """Counters are bucketed by this zone's calendar days (``GW_STATS_TIMEZONE``)."""
+    observer: ApplyObserver | None = None
+    prefetch: int = 256
+    """Unacknowledged events one process holds: what a batch can draw on (``GW_STATS_PREFETCH``)."""
+    batch_max: int = 128
+    """Most events applied in one transaction (``GW_STATS_BATCH_MAX``)."""
