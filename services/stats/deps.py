@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import tzinfo
 
-    from services.stats.handlers import ApplyObserver, EventStore
+    from services.stats.store import Effect
     from shared.registry import Registry
+
+
+class EventStore(Protocol):
+    """``services.stats.store.StatsStore``'s one write (a fake in unit tests)."""
+
+    async def apply_batch(self, effects: Sequence[Effect]) -> set[str]: ...
+
+
+class ApplyObserver(Protocol):
+    def batch_written(self, size: int) -> None: ...
+
+    def event_applied(self, event_type: str) -> None: ...
+
+    def event_duplicate(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

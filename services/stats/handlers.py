@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from services.stats.effects import counter_update
 from services.stats.store import Effect
@@ -15,20 +15,6 @@ if TYPE_CHECKING:
     from shared.contracts import AnyEvent
 
 log = logging.getLogger("gridwhistle.stats.handlers")
-
-
-class EventStore(Protocol):
-    """``services.stats.store.StatsStore``'s one write (a fake in unit tests)."""
-
-    async def apply_batch(self, effects: Sequence[Effect]) -> set[str]: ...
-
-
-class ApplyObserver(Protocol):
-    def batch_written(self, size: int) -> None: ...
-
-    def event_applied(self, event_type: str) -> None: ...
-
-    def event_duplicate(self) -> None: ...
 
 
 async def when_events_arrive_update_read_models(deps: StatsDeps, events: Sequence[AnyEvent]) -> set[str]:
