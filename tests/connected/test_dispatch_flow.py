@@ -244,7 +244,7 @@ async def test_missed_deadline_yields_exactly_one_escalation_per_level(settings:
         notices = supervisors[0].escalations
         await eventually(lambda: asyncio.sleep(0, len(notices)), lambda n: n >= 3, what="supervision notices")
         await eventually(lambda: asyncio.sleep(0, tap.of("matter_escalated", event.matter_id)), lambda e: len(e) >= 3)
-        await asyncio.sleep(0.5)  # would a duplicate level still arrive? it must not
+        await tap.barrier(broker)  # would a duplicate level still arrive? it must not
         escalated = tap.of("matter_escalated", event.matter_id)
         assert sorted(e["level"] for e in escalated) == [1, 2, 3]
         assert len({e["message_id"] for e in escalated}) == 3
