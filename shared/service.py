@@ -4,7 +4,7 @@ a lifespan that connects, declares the topology and starts consuming, and the se
 A service package provides ``create_app(settings)``; ``shared.service`` gives it a
 ``ServiceRuntime`` built without I/O, started in the lifespan and stopped gracefully
 (FastStream waits up to ``graceful_timeout`` for in-flight messages, then the database
-client closes).
+client closes), and ``run_service``, the runner every service's ``serve`` command calls.
 """
 
 from __future__ import annotations
@@ -14,15 +14,17 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from shared.broker import make_broker
 from shared.http import HealthCheck, ops_router
+from shared.logging import configure_logging
 from shared.mongo import MongoDoc, make_mongo_client
 from shared.registry import Registry, load_registry
+from shared.settings import GwSettings
 from shared.topology import Topology, declare_topology, topology_for
 
 if TYPE_CHECKING:
@@ -30,9 +32,8 @@ if TYPE_CHECKING:
     from pymongo.asynchronous.database import AsyncDatabase
     from pymongo.asynchronous.mongo_client import AsyncMongoClient
 
-    from shared.settings import GwSettings
-
 log = logging.getLogger("gridwhistle.service")
+S = TypeVar("S", bound=GwSettings)
 
 STARTUP_RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
 
@@ -140,23 +141,20 @@ def create_service_app(
     return app
 
 
-def serve(app: FastAPI, *, port: int, host: str | None = None, graceful_timeout: float = 20.0) -> None:
-    """Run one service until SIGINT/SIGTERM; in-flight work finishes before exit.
-
-    ``host`` defaults to the runtime's ``GW_HTTP_HOST`` (127.0.0.1; containers set 0.0.0.0).
+def run_service(service: str, create_app: Callable[[S], FastAPI], settings: S, *, port: int) -> None:
+    """The one way every service runs (``gridwhistle <service> serve --port N``): structured logs,
+    ``create_app(settings)``, then the server on ``GW_HTTP_HOST:port`` until SIGINT/SIGTERM;
+    in-flight work finishes before exit (``GW_GRACEFUL_TIMEOUT``).
     """
     import uvicorn
 
-    if host is None:
-        runtime = getattr(app.state, "runtime", None)
-        host = runtime.settings.http_host if runtime is not None else "127.0.0.1"
-
+    configure_logging(service, level=settings.log_level, fmt=settings.log_format)
     config = uvicorn.Config(
-        app,
-        host=host,
+        create_app(settings),
+        host=settings.http_host,
         port=port,
         log_config=None,  # shared.logging already routes uvicorn's loggers
-        timeout_graceful_shutdown=int(graceful_timeout),
+        timeout_graceful_shutdown=int(settings.graceful_timeout),
         lifespan="on",
     )
     uvicorn.Server(config).run()

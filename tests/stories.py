@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from services.dispatch.case_state import Context
 from services.dispatch.decide import decide
 from tests import factories
-from tests.unit.test_dispatch_fakes import T0, registry_and_rules
+from tests.fakes.dispatch import T0, registry_and_rules
 
 if TYPE_CHECKING:
     from services.dispatch.case import Case

@@ -1,4 +1,4 @@
-"""Dispatch service wiring: ``create_app(settings)`` and ``main()`` (port 8020)."""
+"""Dispatch service wiring: ``create_app(settings)``; ``gridwhistle dispatch serve`` runs it."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from services.dispatch.handlers import run_sweeper
 from services.dispatch.metrics import DispatchMetrics
 from services.dispatch.rules import load_rules
 from services.dispatch.store import CaseStore
-from services.dispatch.subscribers import register_subscribers
-from shared.logging import configure_logging
-from shared.service import build_runtime, create_service_app, serve
+from services.dispatch.subscribers import build_router
+from shared.service import build_runtime, create_service_app
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -22,6 +21,7 @@ if TYPE_CHECKING:
 
     from fastapi import FastAPI
 
+    from services.dispatch.config import DispatchSettings
     from shared.registry import Registry
     from shared.service import ServiceRuntime
 
@@ -29,14 +29,13 @@ SERVICE = "dispatch"
 
 
 def create_app(
-    settings: DispatchSettings | None = None,
+    settings: DispatchSettings,
     *,
     registry: Registry | None = None,
     clock: Callable[[], datetime] = system_clock,
     sweeper: bool = True,
 ) -> FastAPI:
     """The dispatch app; the rules are validated here, so a bad rules file fails at start."""
-    settings = settings or DispatchSettings()
     runtime = build_runtime(settings, SERVICE, registry=registry)
     store = CaseStore(runtime.db)
     deps = DispatchDeps(
@@ -49,8 +48,9 @@ def create_app(
         park_timeout=timedelta(seconds=settings.park_timeout),
         outbox_grace=timedelta(seconds=settings.outbox_grace),
         max_retries=settings.max_cas_retries,
+        prefetch=settings.prefetch,
     )
-    register_subscribers(runtime.broker, deps, prefetch=settings.prefetch)
+    runtime.broker.include_router(build_router(deps))
 
     async def on_started(rt: ServiceRuntime) -> None:
         await store.ensure_indexes()
@@ -60,13 +60,3 @@ def create_app(
     app = create_service_app(runtime, title="Gridwhistle dispatch", on_started=on_started)
     app.state.deps = deps
     return app
-
-
-def main() -> None:
-    settings = DispatchSettings()
-    configure_logging(SERVICE, level=settings.log_level, fmt=settings.log_format)
-    serve(create_app(settings), port=settings.dispatch_port, graceful_timeout=settings.graceful_timeout)
-
-
-if __name__ == "__main__":
-    main()

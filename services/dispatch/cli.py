@@ -78,13 +78,12 @@ def explain(
 
 @dispatch_app.command("serve")
 def serve_command(
-    port: Annotated[int | None, typer.Option("--port", help="HTTP port (GW_DISPATCH_PORT)")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="HTTP port (default GW_DISPATCH_PORT, 8020)")] = None,
 ) -> None:
     """Run the dispatch service until SIGINT/SIGTERM."""
-    import os
+    from services.dispatch.app import SERVICE, create_app
+    from services.dispatch.config import DispatchSettings
+    from shared.service import run_service
 
-    if port is not None:
-        os.environ["GW_DISPATCH_PORT"] = str(port)
-    from services.dispatch.app import main
-
-    main()
+    settings = DispatchSettings()
+    run_service(SERVICE, create_app, settings, port=settings.dispatch_port if port is None else port)

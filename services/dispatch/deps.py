@@ -40,6 +40,7 @@ class DispatchDeps:
     park_timeout: timedelta = timedelta(minutes=15)
     outbox_grace: timedelta = timedelta(seconds=10)
     max_retries: int = 100
+    prefetch: int = 32
 
     def context(self) -> Context:
         return Context(self.rules, self.registry, self.clock(), self.park_timeout)

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from services.intake.deps import BodyTooLargeError, Ctx, IntakeContext, read_body
+from services.intake.deps import Deps, IntakeDeps
 from services.intake.handlers import (
     IntakeUnavailableError,
     RegistryMismatchError,
@@ -38,6 +38,23 @@ ROUTE_BATCH = "/v1/reports:batch"
 BATCH_CONCURRENCY = 8
 
 router = APIRouter(tags=["reports"])
+
+
+class BodyTooLargeError(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with ``BodyTooLargeError`` as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLargeError
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise BodyTooLargeError
+    return bytes(body)
 
 
 @dataclass
@@ -63,13 +80,13 @@ def field_errors(error: ValidationError, prefix: Iterable[str | int] = ()) -> li
     return found
 
 
-def authenticate(request: Request, ctx: IntakeContext) -> TokenClaims:
+def authenticate(request: Request, deps: IntakeDeps) -> TokenClaims:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     challenge = {"WWW-Authenticate": "Bearer"}
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "unauthorized", [("authorization", "a grid bearer token is required")], challenge)
     try:
-        return verify_token(token.strip(), ctx.settings.verification_secrets(), kind="grid")
+        return verify_token(token.strip(), deps.settings.verification_secrets(), kind="grid")
     except TokenError:
         raise ApiError(401, "unauthorized", [("authorization", "token not valid")], challenge) from None
 
@@ -81,16 +98,16 @@ def decode_json(body: bytes) -> Any:
         raise ApiError(400, "malformed", [("body", "not valid JSON")]) from None
 
 
-def unavailable(ctx: IntakeContext) -> ApiError:
+def unavailable(deps: IntakeDeps) -> ApiError:
     return ApiError(
         503,
         "unavailable",
         [("broker", "the report could not be handed over to the message broker; retry later")],
-        {"Retry-After": str(ctx.settings.retry_after_seconds)},
+        {"Retry-After": str(deps.settings.retry_after_seconds)},
     )
 
 
-async def submit(raw: Any, claims: TokenClaims, ctx: IntakeContext, *, prefix: tuple[str | int, ...] = ()) -> Any:
+async def submit(raw: Any, claims: TokenClaims, deps: IntakeDeps, *, prefix: tuple[str | int, ...] = ()) -> Any:
     """Validate, authorize and accept one report; the 202 body, or ``ApiError``."""
     try:
         submission = ReportSubmission.model_validate(raw)
@@ -98,7 +115,7 @@ async def submit(raw: Any, claims: TokenClaims, ctx: IntakeContext, *, prefix: t
         raise ApiError(422, "invalid", field_errors(error, prefix)) from None
     where = ".".join(str(p) for p in prefix)
     try:  # an unknown grid is a 422 naming it, before the token is compared with it
-        check_against_registry(submission, ctx.registry)
+        registered = check_against_registry(submission, deps.registry)
     except RegistryMismatchError as miss:
         raise ApiError(422, "invalid", [(f"{where}.{miss.field}" if where else miss.field, miss.reason)]) from None
     if not claims.may_report_for(submission.town_id, submission.grid_id):
@@ -106,53 +123,49 @@ async def submit(raw: Any, claims: TokenClaims, ctx: IntakeContext, *, prefix: t
         name = f"{where}.{name}" if where else name
         raise ApiError(403, "forbidden", [(name, "the token does not cover this grid")])
     try:
-        accepted = await accept_report(
-            submission, channel=Channel.APP, registry=ctx.registry, store=ctx.store, publish=ctx.publish
-        )
-    except RegistryMismatchError as miss:
-        raise ApiError(422, "invalid", [(f"{where}.{miss.field}" if where else miss.field, miss.reason)]) from None
+        accepted = await accept_report(deps, registered, channel=Channel.APP)
     except ReportConflictError as conflict:
         name = f"{where}.{conflict.field}" if where else conflict.field
         raise ApiError(409, "conflict", [(name, conflict.reason)]) from None
     except IntakeUnavailableError:
-        raise unavailable(ctx) from None
+        raise unavailable(deps) from None
     return {
         "matter_id": accepted.matter_id,
-        "status_url": ctx.status_url(accepted.matter_id),
+        "status_url": deps.status_url(accepted.matter_id),
         "duplicate": accepted.duplicate,
     }
 
 
-def record_failure(ctx: IntakeContext, route: str, error: ApiError) -> None:
-    ctx.metrics.request(route, error.outcome)
+def record_failure(deps: IntakeDeps, route: str, error: ApiError) -> None:
+    deps.metrics.request(route, error.outcome)
     if error.outcome in {"invalid", "malformed", "too_large"}:
         for name, _ in error.errors:
-            ctx.metrics.validation_failure(name.split(".", 2)[-1] if name.startswith("reports.") else name)
+            deps.metrics.validation_failure(name.split(".", 2)[-1] if name.startswith("reports.") else name)
 
 
 @router.post(ROUTE_REPORTS, status_code=202)
-async def post_report(request: Request, ctx: Ctx) -> JSONResponse:
+async def post_report(request: Request, deps: Deps) -> JSONResponse:
     """Report one matter (JSON ``ReportSubmission``)."""
     try:
-        claims = authenticate(request, ctx)
+        claims = authenticate(request, deps)
         try:
-            body = await read_body(request, ctx.settings.max_body_bytes)
+            body = await read_body(request, deps.settings.max_body_bytes)
         except BodyTooLargeError:
-            raise ApiError(413, "too_large", [("body", f"larger than {ctx.settings.max_body_bytes} bytes")]) from None
-        answer = await submit(decode_json(body), claims, ctx)
+            raise ApiError(413, "too_large", [("body", f"larger than {deps.settings.max_body_bytes} bytes")]) from None
+        answer = await submit(decode_json(body), claims, deps)
     except ApiError as error:
-        record_failure(ctx, ROUTE_REPORTS, error)
+        record_failure(deps, ROUTE_REPORTS, error)
         return error.response()
-    ctx.metrics.request(ROUTE_REPORTS, "duplicate" if answer["duplicate"] else "accepted")
+    deps.metrics.request(ROUTE_REPORTS, "duplicate" if answer["duplicate"] else "accepted")
     return JSONResponse(answer, status_code=202)
 
 
 @router.post(ROUTE_BATCH)
-async def post_reports_batch(request: Request, ctx: Ctx) -> JSONResponse:
+async def post_reports_batch(request: Request, deps: Deps) -> JSONResponse:
     """Report up to ``max_batch_items`` matters: ``{"reports": [...]}`` -> one result per item, in order."""
-    limit = ctx.settings.max_batch_body_bytes
+    limit = deps.settings.max_batch_body_bytes
     try:
-        claims = authenticate(request, ctx)
+        claims = authenticate(request, deps)
         try:
             body = await read_body(request, limit)
         except BodyTooLargeError:
@@ -161,11 +174,11 @@ async def post_reports_batch(request: Request, ctx: Ctx) -> JSONResponse:
         items = raw.get("reports") if isinstance(raw, dict) else None
         if not isinstance(items, list) or set(raw) != {"reports"}:
             raise ApiError(422, "invalid", [("reports", "expected an object with one key 'reports' (a list)")])
-        if not 1 <= len(items) <= ctx.settings.max_batch_items:
-            reason = f"between 1 and {ctx.settings.max_batch_items} reports per batch"
+        if not 1 <= len(items) <= deps.settings.max_batch_items:
+            reason = f"between 1 and {deps.settings.max_batch_items} reports per batch"
             raise ApiError(422, "invalid", [("reports", reason)])
     except ApiError as error:
-        record_failure(ctx, ROUTE_BATCH, error)
+        record_failure(deps, ROUTE_BATCH, error)
         return error.response()
 
     gate = asyncio.Semaphore(BATCH_CONCURRENCY)
@@ -173,11 +186,11 @@ async def post_reports_batch(request: Request, ctx: Ctx) -> JSONResponse:
 
     async def one(index: int, item: Any) -> dict[str, Any]:
         try:
-            answer = await submit(item, claims, ctx, prefix=("reports", index))
+            answer = await submit(item, claims, deps, prefix=("reports", index))
         except ApiError as error:
-            record_failure(ctx, ROUTE_BATCH, error)
+            record_failure(deps, ROUTE_BATCH, error)
             return {"index": index, "status": error.status, **error.body()}
-        ctx.metrics.request(ROUTE_BATCH, "duplicate" if answer["duplicate"] else "accepted")
+        deps.metrics.request(ROUTE_BATCH, "duplicate" if answer["duplicate"] else "accepted")
         return {"index": index, "status": 202, **answer}
 
     async def in_order(indices: list[int]) -> None:
@@ -189,7 +202,7 @@ async def post_reports_batch(request: Request, ctx: Ctx) -> JSONResponse:
     await asyncio.gather(*(in_order(group) for group in _same_report_groups(items)))
     headers = {}
     if any(r["status"] == 503 for r in results):
-        headers["Retry-After"] = str(ctx.settings.retry_after_seconds)
+        headers["Retry-After"] = str(deps.settings.retry_after_seconds)
     return JSONResponse({"results": results}, status_code=200, headers=headers or None)
 
 

@@ -1,54 +1,62 @@
-"""What the HTTP routes need, built once in ``create_app`` and handed in as a dependency."""
+"""Intake's ports, built once in ``create_app`` and handed to every handler, route and subscriber."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 from fastapi import Depends, Request
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from services.intake.config import IntakeSettings
-    from services.intake.handlers import Publish
     from services.intake.metrics import IntakeMetrics
-    from services.intake.store import ReportStore
-    from services.intake.views import RequestViews
+    from services.intake.store import ReportRecord
+    from services.intake.views import RequestFilter, RequestView
+    from shared.contracts import MatterReported
     from shared.registry import Registry
 
+Publish = Callable[["MatterReported"], Awaitable[None]]
+"""Publish one ``MatterReported`` and return once the broker confirmed it."""
 
-class BodyTooLargeError(Exception):
-    pass
+
+class ReportRepository(Protocol):
+    """``services.intake.store.ReportStore`` as the accept flow uses it (a fake in unit tests)."""
+
+    async def get(self, key: str) -> ReportRecord | None: ...
+    async def insert_pending(self, record: ReportRecord) -> bool: ...
+    async def mark_published(self, key: str) -> None: ...
+
+
+class RequestLookup(Protocol):
+    """``services.intake.views.RequestViews``: the read-only queries behind Open311's GET requests."""
+
+    async def by_ids(self, matter_ids: Sequence[str]) -> list[RequestView]: ...
+    async def search(self, wanted: RequestFilter, *, limit: int) -> list[RequestView]: ...
 
 
 @dataclass(frozen=True, slots=True)
-class IntakeContext:
+class IntakeDeps:
     settings: IntakeSettings
     registry: Registry
-    store: ReportStore
-    views: RequestViews
+    store: ReportRepository
+    views: RequestLookup
     publish: Publish
     metrics: IntakeMetrics
+
+    @property
+    def prefetch(self) -> int:
+        return self.settings.prefetch
 
     def status_url(self, matter_id: str) -> str:
         return f"{self.settings.stats_public_url.rstrip('/')}/v1/matters/{matter_id}"
 
 
-def get_context(request: Request) -> IntakeContext:
-    context: IntakeContext = request.app.state.intake
-    return context
+def get_deps(request: Request) -> IntakeDeps:
+    deps: IntakeDeps = request.app.state.deps
+    return deps
 
 
-Ctx = Annotated[IntakeContext, Depends(get_context)]
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with ``BodyTooLargeError`` as soon as it passes ``limit`` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLargeError
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise BodyTooLargeError
-    return bytes(body)
+Deps = Annotated[IntakeDeps, Depends(get_deps)]

@@ -1,9 +1,11 @@
 """Intake's business logic: validate a report against the registry, make it a matter once.
 
-The flow for every channel (HTTP, Open311, AMQP) is ``accept_report``:
+The flow for every channel (HTTP, Open311, AMQP):
 
-1. the submission names a town, grid and micro-grid that exist and belong together;
-2. a ``MatterReported`` is built and inserted ``pending`` in ``intake_reports`` under its
+1. ``check_against_registry``: the submission names a town, grid and micro-grid that exist and
+   belong together; it answers a ``RegisteredSubmission``, the only thing ``accept_report``
+   takes (so the registry is consulted once per report, whatever the door);
+2. ``accept_report``: a ``MatterReported`` is built and inserted ``pending`` in ``intake_reports`` under its
    ``report_id`` (scoped by town, a unique key):
    - new: it is published;
    - same body, published: the earlier ``matter_id`` is answered, nothing is published;
@@ -22,10 +24,9 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 from uuid import uuid4
 
 from pydantic import ValidationError
@@ -42,20 +43,12 @@ if TYPE_CHECKING:
     from faststream.rabbit import RabbitBroker
     from prometheus_client import Histogram
 
-    from services.intake.metrics import IntakeMetrics
+    from services.intake.deps import IntakeDeps, Publish
     from shared.registry import Registry
 
 log = logging.getLogger("gridwhistle.intake.handlers")
 
 AMQP_ROUTE = f"amqp:{topology.INTAKE_REPORTS.name}"
-
-Publish = Callable[[MatterReported], Awaitable[None]]
-
-
-class ReportRepository(Protocol):
-    async def get(self, key: str) -> ReportRecord | None: ...
-    async def insert_pending(self, record: ReportRecord) -> bool: ...
-    async def mark_published(self, key: str) -> None: ...
 
 
 class RegistryMismatchError(PermanentError):
@@ -87,7 +80,14 @@ class Accepted:
     duplicate: bool  # True: answered from an earlier acceptance, nothing published now
 
 
-def check_against_registry(submission: ReportSubmission, registry: Registry) -> None:
+@dataclass(frozen=True, slots=True)
+class RegisteredSubmission:
+    """A submission whose town, grid and micro-grid were found in the registry, and fit together."""
+
+    submission: ReportSubmission
+
+
+def check_against_registry(submission: ReportSubmission, registry: Registry) -> RegisteredSubmission:
     """Raise ``RegistryMismatchError`` naming the field when town, grid and micro-grid don't fit together."""
     try:
         registry.town(submission.town_id)
@@ -108,6 +108,7 @@ def check_against_registry(submission: ReportSubmission, registry: Registry) -> 
             raise RegistryMismatchError(
                 "micro_grid_id", f"micro-grid {micro.micro_grid_id!r} is not in grid {grid.grid_id!r}"
             )
+    return RegisteredSubmission(submission)
 
 
 def submission_hash(submission: ReportSubmission) -> str:
@@ -142,16 +143,9 @@ def build_event(submission: ReportSubmission, channel: Channel) -> MatterReporte
     )
 
 
-async def accept_report(
-    submission: ReportSubmission,
-    *,
-    channel: Channel,
-    registry: Registry,
-    store: ReportRepository,
-    publish: Publish,
-) -> Accepted:
-    """Turn a valid submission into exactly one published ``MatterReported`` (see module doc)."""
-    check_against_registry(submission, registry)
+async def accept_report(deps: IntakeDeps, registered: RegisteredSubmission, *, channel: Channel) -> Accepted:
+    """Turn a registered submission into exactly one published ``MatterReported`` (see module doc)."""
+    submission, store = registered.submission, deps.store
     key = report_key(submission.town_id, submission.report_id)
     body_hash = submission_hash(submission)
     try:
@@ -172,7 +166,7 @@ async def accept_report(
         log.debug("duplicate report answered from the store", extra=ids)
         return Accepted(record.matter_id, duplicate=True)
     try:
-        await publish(record.event)
+        await deps.publish(record.event)
     except Exception as error:
         log.warning("publishing MatterReported failed", extra={**ids, "error": describe_error(error)})
         raise IntakeUnavailableError(f"broker unavailable: {describe_error(error)}") from error
@@ -184,25 +178,17 @@ async def accept_report(
     return Accepted(record.matter_id, duplicate=False)
 
 
-async def on_intake_report(
-    body: bytes,
-    *,
-    registry: Registry,
-    store: ReportRepository,
-    publish: Publish,
-    metrics: IntakeMetrics,
-) -> Accepted:
+async def on_intake_report(deps: IntakeDeps, body: bytes) -> Accepted:
     """A machine source's report from ``intake.reports``.
 
     A malformed body (pydantic ``ValidationError``), a registry miss or a reused ``report_id``
     raise permanent errors: dead-lettered at once with the reason. ``IntakeUnavailableError`` is
     transient: the message is requeued.
     """
+    metrics = deps.metrics
     try:
-        submission = ReportSubmission.model_validate_json(body)
-        accepted = await accept_report(
-            submission, channel=Channel.AMQP, registry=registry, store=store, publish=publish
-        )
+        registered = check_against_registry(ReportSubmission.model_validate_json(body), deps.registry)
+        accepted = await accept_report(deps, registered, channel=Channel.AMQP)
     except ValidationError as error:
         metrics.request(AMQP_ROUTE, "invalid")
         for item in error.errors(include_input=False, include_url=False):

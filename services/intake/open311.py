@@ -16,7 +16,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from services.intake.deps import BodyTooLargeError, Ctx, IntakeContext, read_body
+from services.intake.api import BodyTooLargeError, read_body
+from services.intake.deps import Deps, IntakeDeps
 from services.intake.handlers import (
     IntakeUnavailableError,
     RegistryMismatchError,
@@ -64,67 +65,67 @@ def _json_only(fmt: str) -> None:
         raise Open311Error(400, "invalid", f"format: {fmt!r} is not supported, use .json")
 
 
-def _jurisdiction(ctx: IntakeContext, value: str | None, *, required: bool) -> str | None:
+def _jurisdiction(deps: IntakeDeps, value: str | None, *, required: bool) -> str | None:
     if value:
-        if not ctx.registry.has_town(value):
+        if not deps.registry.has_town(value):
             raise Open311Error(404, "not_found", "jurisdiction_id: unknown jurisdiction")
         return value
     if required:
-        towns = ctx.registry.town_ids
+        towns = deps.registry.town_ids
         if len(towns) == 1:
             return towns[0]
         raise Open311Error(400, "invalid", "jurisdiction_id: required")
     return None
 
 
-def _answer(ctx: IntakeContext, route: str, body: Any, status: int = 200, outcome: str = "ok") -> JSONResponse:
-    ctx.metrics.request(route, outcome)
+def _answer(deps: IntakeDeps, route: str, body: Any, status: int = 200, outcome: str = "ok") -> JSONResponse:
+    deps.metrics.request(route, outcome)
     return JSONResponse(body, status_code=status)
 
 
-def _failed(ctx: IntakeContext, route: str, error: Open311Error) -> JSONResponse:
-    ctx.metrics.request(route, error.outcome)
+def _failed(deps: IntakeDeps, route: str, error: Open311Error) -> JSONResponse:
+    deps.metrics.request(route, error.outcome)
     if error.outcome == "invalid":
         for description in error.descriptions:
-            ctx.metrics.validation_failure(description.split(":", 1)[0])
+            deps.metrics.validation_failure(description.split(":", 1)[0])
     return error.response()
 
 
 @router.get("/services.{fmt}")
-async def get_services(ctx: Ctx, fmt: str, jurisdiction_id: str | None = None) -> JSONResponse:
+async def get_services(deps: Deps, fmt: str, jurisdiction_id: str | None = None) -> JSONResponse:
     """The categories, as Open311 services."""
     try:
         _json_only(fmt)
-        _jurisdiction(ctx, jurisdiction_id, required=False)
+        _jurisdiction(deps, jurisdiction_id, required=False)
     except Open311Error as error:
-        return _failed(ctx, ROUTE_SERVICES, error)
-    return _answer(ctx, ROUTE_SERVICES, service_list())
+        return _failed(deps, ROUTE_SERVICES, error)
+    return _answer(deps, ROUTE_SERVICES, service_list())
 
 
 @router.get("/services/{service_code}.{fmt}")
 async def get_service_definition(
-    ctx: Ctx, service_code: str, fmt: str, jurisdiction_id: str | None = None
+    deps: Deps, service_code: str, fmt: str, jurisdiction_id: str | None = None
 ) -> JSONResponse:
     """A service's attribute definitions."""
     try:
         _json_only(fmt)
-        _jurisdiction(ctx, jurisdiction_id, required=False)
+        _jurisdiction(deps, jurisdiction_id, required=False)
         if service_code not in CATEGORY_CODES:
             raise Open311Error(404, "not_found", "service_code: unknown service")
     except Open311Error as error:
-        return _failed(ctx, ROUTE_SERVICE, error)
-    return _answer(ctx, ROUTE_SERVICE, service_definition(Category(service_code)))
+        return _failed(deps, ROUTE_SERVICE, error)
+    return _answer(deps, ROUTE_SERVICE, service_definition(Category(service_code)))
 
 
 @router.post("/requests.{fmt}")
-async def post_service_request(request: Request, ctx: Ctx, fmt: str) -> JSONResponse:
+async def post_service_request(request: Request, deps: Deps, fmt: str) -> JSONResponse:
     """Create a service request (form-encoded): the answer carries its ``service_request_id``."""
     try:
         _json_only(fmt)
-        pairs = await _read_form(request, ctx)
+        pairs = await _read_form(request, deps)
         form = dict(pairs)
-        claims = _api_key(ctx, form.get("api_key", ""))
-        town_id = _jurisdiction(ctx, form.get("jurisdiction_id") or claims.town_id, required=True)
+        claims = _api_key(deps, form.get("api_key", ""))
+        town_id = _jurisdiction(deps, form.get("jurisdiction_id") or claims.town_id, required=True)
         assert town_id is not None
         if not form.get("service_code"):
             raise Open311Error(400, "invalid", "service_code: required")
@@ -141,25 +142,21 @@ async def post_service_request(request: Request, ctx: Ctx, fmt: str) -> JSONResp
         except ValidationError as error:
             raise Open311Error(400, "invalid", *_descriptions(error)) from None
         try:
-            check_against_registry(submission, ctx.registry)
+            registered = check_against_registry(submission, deps.registry)
         except RegistryMismatchError as miss:
             raise Open311Error(400, "invalid", f"{FORM_FIELD_OF.get(miss.field, miss.field)}: {miss.reason}") from None
         if not claims.may_report_for(submission.town_id, submission.grid_id):
             raise Open311Error(403, "forbidden", "api_key: not valid for this grid")
         try:
-            accepted = await accept_report(
-                submission, channel=Channel.OPEN311, registry=ctx.registry, store=ctx.store, publish=ctx.publish
-            )
-        except RegistryMismatchError as miss:
-            raise Open311Error(400, "invalid", f"{FORM_FIELD_OF.get(miss.field, miss.field)}: {miss.reason}") from None
+            accepted = await accept_report(deps, registered, channel=Channel.OPEN311)
         except ReportConflictError:
             raise Open311Error(409, "conflict", "attribute[report_id]: already used for a different request") from None
         except IntakeUnavailableError:
-            retry = {"Retry-After": str(ctx.settings.retry_after_seconds)}
+            retry = {"Retry-After": str(deps.settings.retry_after_seconds)}
             raise Open311Error(503, "unavailable", "service unavailable, retry later", headers=retry) from None
     except Open311Error as error:
-        return _failed(ctx, ROUTE_REQUESTS, error)
-    town_name = ctx.registry.town(town_id).name
+        return _failed(deps, ROUTE_REQUESTS, error)
+    town_name = deps.registry.town(town_id).name
     body = [
         {
             "service_request_id": accepted.matter_id,
@@ -167,13 +164,13 @@ async def post_service_request(request: Request, ctx: Ctx, fmt: str) -> JSONResp
             "account_id": None,
         }
     ]
-    return _answer(ctx, ROUTE_REQUESTS, body, outcome="duplicate" if accepted.duplicate else "accepted")
+    return _answer(deps, ROUTE_REQUESTS, body, outcome="duplicate" if accepted.duplicate else "accepted")
 
 
 @router.get("/requests.{fmt}")
 async def get_service_requests(
     *,
-    ctx: Ctx,
+    deps: Deps,
     fmt: str,
     jurisdiction_id: str | None = None,
     service_request_id: str | None = None,
@@ -183,59 +180,59 @@ async def get_service_requests(
     status: str | None = None,
 ) -> JSONResponse:
     """Service requests: by ids (other filters ignored, as the spec says) or by filters, newest first."""
-    limit = ctx.settings.open311_max_results
+    limit = deps.settings.open311_max_results
     try:
         _json_only(fmt)
-        town_id = _jurisdiction(ctx, jurisdiction_id, required=False)
+        town_id = _jurisdiction(deps, jurisdiction_id, required=False)
         if service_request_id:
             ids = [i.strip() for i in service_request_id.split(",") if i.strip()][:limit]
-            views = await ctx.views.by_ids(ids)
+            views = await deps.views.by_ids(ids)
         else:
-            wanted = _filter(ctx, town_id, codes=service_code, start=start_date, end=end_date, status=status)
-            views = await ctx.views.search(wanted, limit=limit)
+            wanted = _filter(deps, town_id, codes=service_code, start=start_date, end=end_date, status=status)
+            views = await deps.views.search(wanted, limit=limit)
     except Open311Error as error:
-        return _failed(ctx, ROUTE_REQUESTS, error)
-    body = [service_request(v, ctx.registry) for v in views if town_id is None or _town_of(v) == town_id]
-    return _answer(ctx, ROUTE_REQUESTS, body)
+        return _failed(deps, ROUTE_REQUESTS, error)
+    body = [service_request(v, deps.registry) for v in views if town_id is None or _town_of(v) == town_id]
+    return _answer(deps, ROUTE_REQUESTS, body)
 
 
 @router.get("/requests/{service_request_id}.{fmt}")
 async def get_service_request(
-    ctx: Ctx, service_request_id: str, fmt: str, jurisdiction_id: str | None = None
+    deps: Deps, service_request_id: str, fmt: str, jurisdiction_id: str | None = None
 ) -> JSONResponse:
     """One service request, as a list of one (the spec's shape)."""
     try:
         _json_only(fmt)
-        town_id = _jurisdiction(ctx, jurisdiction_id, required=False)
-        views = await ctx.views.by_ids([service_request_id])
+        town_id = _jurisdiction(deps, jurisdiction_id, required=False)
+        views = await deps.views.by_ids([service_request_id])
         if not views or (town_id is not None and _town_of(views[0]) != town_id):
             raise Open311Error(404, "not_found", "service_request_id: not found")
     except Open311Error as error:
-        return _failed(ctx, ROUTE_REQUEST, error)
-    return _answer(ctx, ROUTE_REQUEST, [service_request(views[0], ctx.registry)])
+        return _failed(deps, ROUTE_REQUEST, error)
+    return _answer(deps, ROUTE_REQUEST, [service_request(views[0], deps.registry)])
 
 
 # ---------------------------------------------------------------- helpers
 
 
-async def _read_form(request: Request, ctx: IntakeContext) -> list[tuple[str, str]]:
+async def _read_form(request: Request, deps: IntakeDeps) -> list[tuple[str, str]]:
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM_CONTENT_TYPE:
         raise Open311Error(400, "malformed", f"body: must be {FORM_CONTENT_TYPE}")
     try:
-        body = await read_body(request, ctx.settings.max_body_bytes)
+        body = await read_body(request, deps.settings.max_body_bytes)
     except BodyTooLargeError:
-        raise Open311Error(413, "too_large", f"body: larger than {ctx.settings.max_body_bytes} bytes") from None
+        raise Open311Error(413, "too_large", f"body: larger than {deps.settings.max_body_bytes} bytes") from None
     try:
         return parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False, max_num_fields=100)
     except (UnicodeDecodeError, ValueError):
         raise Open311Error(400, "malformed", "body: not a valid form") from None
 
 
-def _api_key(ctx: IntakeContext, api_key: str) -> TokenClaims:
+def _api_key(deps: IntakeDeps, api_key: str) -> TokenClaims:
     if not api_key:
         raise Open311Error(401, "unauthorized", "api_key: required")
     try:
-        return verify_token(api_key, ctx.settings.verification_secrets(), kind="open311")
+        return verify_token(api_key, deps.settings.verification_secrets(), kind="open311")
     except TokenError:
         raise Open311Error(401, "unauthorized", "api_key: not valid") from None
 
@@ -259,7 +256,7 @@ def _parse_date(name: str, value: str | None) -> datetime | None:
 
 
 def _filter(
-    ctx: IntakeContext,
+    deps: IntakeDeps,
     town_id: str | None,
     *,
     codes: str | None,
@@ -275,7 +272,7 @@ def _filter(
     if not statuses or not statuses <= {"open", "closed"}:
         raise Open311Error(400, "invalid", "status: open or closed")
     until = _parse_date("end_date", end_date) or datetime.now(UTC)
-    since = _parse_date("start_date", start_date) or until - timedelta(days=ctx.settings.open311_window_days)
+    since = _parse_date("start_date", start_date) or until - timedelta(days=deps.settings.open311_window_days)
     if since > until:
         raise Open311Error(400, "invalid", "start_date: after end_date")
     return RequestFilter(town_id=town_id, categories=wanted_codes, start=since, end=until, statuses=statuses)

@@ -1,4 +1,4 @@
-"""Queue -> handler: machine sources' reports on ``intake.reports``."""
+"""Queue -> handler, nothing else: machine sources' reports on ``intake.reports``."""
 
 from __future__ import annotations
 
@@ -12,31 +12,21 @@ from shared import topology
 from shared.broker import subscriber_channel
 
 if TYPE_CHECKING:
-    from services.intake.handlers import Publish, ReportRepository
-    from services.intake.metrics import IntakeMetrics
-    from shared.registry import Registry
-    from shared.settings import GwSettings
+    from services.intake.deps import IntakeDeps
 
 
-def build_router(
-    settings: GwSettings,
-    *,
-    registry: Registry,
-    store: ReportRepository,
-    publish: Publish,
-    metrics: IntakeMetrics,
-) -> RabbitRouter:
+def build_router(deps: IntakeDeps) -> RabbitRouter:
     router = RabbitRouter()
 
     @router.subscriber(
         topology.INTAKE_REPORTS.rabbit_queue(),
         topology.INTAKE,
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        channel=subscriber_channel(settings.prefetch),
+        channel=subscriber_channel(deps.prefetch),
         title=topology.INTAKE_REPORTS.name,
         description="ReportSubmission from machine sources; invalid ones are dead-lettered with the reason",
     )
     async def on_machine_report(message: RabbitMessage) -> None:
-        await on_intake_report(message.body, registry=registry, store=store, publish=publish, metrics=metrics)
+        await on_intake_report(deps, message.body)
 
     return router

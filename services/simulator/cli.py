@@ -139,7 +139,7 @@ def simulate_command(
     else:
         article = [(k.replace("_", " "), v, k) for k, v in result.expected.items()]
         title = "The plan's figures vs the read models (stats API)"
-    rows = figure_rows(result, article)
+    rows = figure_rows(result.observed, article)
     console.print(figures_table(rows, title))
     if summary is not None:
         write_summary(summary, result, rows, drained=until_drained)

@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from services.simulator.figures import FigureRow, figures_table
-from shared import topology
+from services.simulator.queues import split_queues
 from shared.management import ManagementApi, QueueDepth
 
 if TYPE_CHECKING:
@@ -28,9 +28,6 @@ if TYPE_CHECKING:
 
     from shared.settings import GwSettings
 
-SERVICE_QUEUE_NAMES = frozenset(spec.name for spec in topology.SERVICE_QUEUES)
-"""The services' own queues (``shared.topology``); every other queue is a work queue people take
-matters from (department, grid staff, supervisors)."""
 SHOWN_ROWS = 12
 STATS_EVERY = 5.0
 """Seconds between reads of the stats API (the service refreshes its own snapshots as often)."""
@@ -139,15 +136,6 @@ def accepted_reports(metrics_text: str) -> float:
 def backlog_rows(payload: Any) -> list[dict[str, Any]]:
     rows = payload.get("departments", payload) if isinstance(payload, dict) else payload
     return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
-
-
-def split_queues(queues: list[QueueDepth]) -> tuple[list[QueueDepth], list[QueueDepth], dict[str, int]]:
-    """(service queues, work queues, dead letters per queue) — ``<queue>.dead`` folds into its queue."""
-    dead = {q.name.removesuffix(".dead"): q.ready + q.unacked for q in queues if q.name.endswith(".dead")}
-    live = [q for q in queues if not q.name.endswith(".dead")]
-    services = [q for q in live if q.name in SERVICE_QUEUE_NAMES]
-    work = [q for q in live if q.name not in SERVICE_QUEUE_NAMES]
-    return services, work, dead
 
 
 def status_line(state: ConsoleState) -> str:

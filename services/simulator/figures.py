@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +11,6 @@ import httpx
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from services.simulator.replay import ReplayResult
     from shared.registry import Registry
 
 FIGURES = (
@@ -70,9 +69,9 @@ class FigureRow:
         return f"{value:.1%}" if self.key == "closure_rate" else f"{value:,.0f}"
 
 
-def figure_rows(result: ReplayResult, expected: Sequence[tuple[str, float, str]]) -> list[FigureRow]:
-    """``expected``: (label, value, figure key) rows; each beside what the read models show."""
-    return [FigureRow(label, key, value, result.observed.get(key, float("nan"))) for label, value, key in expected]
+def figure_rows(observed: Mapping[str, float], expected: Sequence[tuple[str, float, str]]) -> list[FigureRow]:
+    """``expected``: (label, value, figure key) rows; each beside what the read models show (``observed``)."""
+    return [FigureRow(label, key, value, observed.get(key, float("nan"))) for label, value, key in expected]
 
 
 def figures_table(rows: Sequence[FigureRow], title: str) -> Table:

@@ -93,6 +93,11 @@ def python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
+def service_argv(service: str, port: int) -> list[str]:
+    """``gridwhistle <service> serve --port <port>`` with this interpreter: how every service starts."""
+    return python_module("services.cli", service, "serve", "--port", str(port))
+
+
 def vm_kib(pid: int | None, field_name: str) -> float:
     """A ``/proc/<pid>/status`` memory figure in KiB (``VmRSS`` now, ``VmHWM`` peak); nan when gone."""
     if pid is None:

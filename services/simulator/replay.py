@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from services.simulator.bots import BotCrew
-from services.simulator.console import split_queues
 from services.simulator.figures import read_figures
+from services.simulator.queues import split_queues
 from services.simulator.scenario import PlannedMatter, Scenario, expected_outcome, plan_scenario
 from services.simulator.submit import SubmitStats, Submitter
 from shared.broker import make_broker

@@ -28,7 +28,7 @@ from rich.live import Live
 from services.dispatch.config import DispatchSettings
 from services.intake.config import IntakeSettings
 from services.simulator.console import ConsoleState, Endpoints, render, status_line, summary_panel
-from services.simulator.processes import ManagedProcess, python_module
+from services.simulator.processes import ManagedProcess, python_module, service_argv
 from services.simulator.scenario import Scenario, ScenarioError, load_scenario
 from services.stats.config import StatsSettings
 from shared.settings import GwSettings
@@ -239,7 +239,7 @@ def _service_processes(ports: dict[str, int], logs: Path, env: dict[str, str]) -
     return [
         ManagedProcess(
             name,
-            python_module(f"services.{name}.app"),
+            service_argv(name, port),
             logs / f"{name}.log",
             env=env,
             health_url=f"{_local_url(port)}/healthz",

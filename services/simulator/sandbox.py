@@ -13,7 +13,7 @@ from types import TracebackType
 
 from pymongo import MongoClient
 
-from services.simulator.processes import ManagedProcess, python_module
+from services.simulator.processes import ManagedProcess, service_argv
 from services.simulator.replay import ReplayOptions
 from shared.settings import GwSettings
 from tools.vhosts import create_vhost, delete_vhost
@@ -73,9 +73,9 @@ class ServiceSandbox:
                     label = name if replica == 0 else f"{name}-{replica + 1}"
                     proc = ManagedProcess(
                         label,
-                        python_module(f"services.{name}.app"),
+                        service_argv(name, port),
                         logs / f"{label}.log",
-                        env={**env, f"GW_{name.upper()}_PORT": str(port)},
+                        env=env,
                         health_url=f"http://127.0.0.1:{port}/healthz",
                     )
                     proc.start()

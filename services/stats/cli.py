@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
 import aio_pika
 import typer
@@ -20,11 +21,15 @@ stats_app = typer.Typer(help="The stats service: read models, figures, backlog."
 
 
 @stats_app.command("serve")
-def serve_command() -> None:
-    """Run the stats service (port GW_STATS_PORT, default 8030) until SIGINT/SIGTERM."""
-    from services.stats.app import main
+def serve_command(
+    port: Annotated[int | None, typer.Option("--port", help="HTTP port (default GW_STATS_PORT, 8030)")] = None,
+) -> None:
+    """Run the stats service until SIGINT/SIGTERM."""
+    from services.stats.app import SERVICE, create_app
+    from shared.service import run_service
 
-    main()
+    settings = StatsSettings()
+    run_service(SERVICE, create_app, settings, port=settings.stats_port if port is None else port)
 
 
 async def _rebuild(settings: StatsSettings, progress: Progress) -> RebuildReport:

@@ -3,47 +3,26 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from services.stats.effects import counter_update
 from services.stats.store import Effect
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from datetime import tzinfo
 
+    from services.stats.deps import StatsDeps
     from shared.contracts import AnyEvent
-    from shared.registry import Registry
 
 log = logging.getLogger("gridwhistle.stats.handlers")
 
 
-class EventStore(Protocol):
-    """``services.stats.store.StatsStore``'s one write (a fake in unit tests)."""
-
-    async def apply_batch(self, effects: Sequence[Effect]) -> set[str]: ...
-
-
-class ApplyObserver(Protocol):
-    def batch_written(self, size: int) -> None: ...
-
-    def event_applied(self, event_type: str) -> None: ...
-
-    def event_duplicate(self) -> None: ...
-
-
-async def when_events_arrive_update_read_models(
-    events: Sequence[AnyEvent],
-    *,
-    store: EventStore,
-    registry: Registry,
-    zone: tzinfo,
-    observer: ApplyObserver | None = None,
-) -> set[str]:
+async def when_events_arrive_update_read_models(deps: StatsDeps, events: Sequence[AnyEvent]) -> set[str]:
     """Apply a batch of events exactly once in effect; returns the message ids applied now
     (the others had been applied before: a redelivery or a duplicate)."""
-    effects = [Effect(event, counter_update(event, registry, zone)) for event in events]
-    applied = await store.apply_batch(effects)
+    effects = [Effect(event, counter_update(event, deps.registry, deps.zone)) for event in events]
+    applied = await deps.store.apply_batch(effects)
+    observer = deps.observer
     if observer is not None:
         observer.batch_written(len(events))
         for event in events:

@@ -42,7 +42,7 @@ QUEUE_STATES = ("ready", "unacked")
 
 
 class EventMetrics:
-    """Process counters of the consumer (``handlers.ApplyObserver``)."""
+    """Process counters of the consumer (``deps.ApplyObserver``)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.applied = Counter(

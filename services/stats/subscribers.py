@@ -1,33 +1,43 @@
-"""Queue -> handler, nothing else: every event on ``gw.events`` reaches stats via ``stats.events``."""
+"""Queue -> handler, nothing else: every event on ``gw.events`` reaches stats via ``stats.events``.
+
+Each delivery joins the next batch and is acknowledged (by returning) only once that batch
+committed: the batch is how this queue is consumed, so it is built here with the subscriber.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from faststream import AckPolicy
 from faststream.rabbit import RabbitRouter
 
+from services.stats.batcher import EventBatcher
+from services.stats.handlers import when_events_arrive_update_read_models
 from shared.broker import subscriber_channel
 from shared.contracts import EVENT_ADAPTER, AnyEvent
 from shared.topology import EVENTS, STATS_EVENTS
 
-EventHandler = Callable[[AnyEvent], Awaitable[object]]
+if TYPE_CHECKING:
+    from services.stats.deps import StatsDeps
 
 
-def build_router(handle: EventHandler, *, prefetch: int) -> RabbitRouter:
+def build_router(deps: StatsDeps) -> RabbitRouter:
     """The stats subscriber: a malformed event fails validation and is dead-lettered at once."""
+    batcher: EventBatcher[AnyEvent] = EventBatcher(
+        partial(when_events_arrive_update_read_models, deps), key=lambda e: str(e.message_id), max_batch=deps.batch_max
+    )
     router = RabbitRouter()
 
     @router.subscriber(
         STATS_EVENTS.rabbit_queue(),
         EVENTS,
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        channel=subscriber_channel(prefetch),
+        channel=subscriber_channel(deps.prefetch),
         title="stats.events",
         description="Every event on gw.events, into the read models",
     )
     async def on_event(body: dict[str, Any]) -> None:
-        await handle(EVENT_ADAPTER.validate_python(body))
+        await batcher.apply(EVENT_ADAPTER.validate_python(body))
 
     return router

@@ -61,6 +61,7 @@ async def test_publish_to_routing_key_without_queue_raises(settings: GwSettings)
 
 async def test_message_failing_past_delivery_limit_is_dead_lettered_with_reason(settings: GwSettings) -> None:
     attempts: list[int] = []
+    marker_seen = asyncio.Event()
     broker = await _declared(settings, TEST_QUEUE)
 
     @broker.subscriber(
@@ -70,6 +71,9 @@ async def test_message_failing_past_delivery_limit_is_dead_lettered_with_reason(
         channel=subscriber_channel(4),
     )
     async def always_fails(body: dict[str, Any]) -> None:
+        if body.get("marker"):  # the barrier: handled, not failed
+            marker_seen.set()
+            return
         attempts.append(body["n"])
         raise RuntimeError("department system unavailable")
 
@@ -83,7 +87,9 @@ async def test_message_failing_past_delivery_limit_is_dead_lettered_with_reason(
         assert "RuntimeError: department system unavailable" in str(headers[topology.HEADER_ERROR])
         assert headers[topology.HEADER_ERROR_TYPE] == "retries_exhausted"
         assert headers[topology.HEADER_ORIGINAL_ROUTING_KEY] == "test.poison"
-        await asyncio.sleep(1.0)  # would it come back? it must not
+        # would it come back? A marker published after it is handled first, then we look
+        await publish_confirmed(broker, {"marker": True}, exchange=topology.EVENTS, routing_key="test.marker")
+        await asyncio.wait_for(marker_seen.wait(), timeout=15)
         assert len(attempts) == topology.DELIVERY_LIMIT
     finally:
         await broker.stop()

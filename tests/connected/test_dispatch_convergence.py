@@ -16,7 +16,7 @@ from services.dispatch.deps import DispatchDeps
 from shared.broker import publish_command, publish_event
 from shared.contracts import MatterReported
 from shared.settings import GwSettings
-from tests.connected.test_dispatch_harness import client_broker, eventually, running_dispatch
+from tests.connected.dispatch_harness import client_broker, eventually, running_dispatch
 from tests.unit.test_dispatch_convergence import SCENARIOS
 
 pytestmark = pytest.mark.connected

@@ -15,7 +15,7 @@ from services.dispatch.deps import DispatchDeps
 from services.dispatch.handlers import sweep_once
 from shared.broker import publish_command, publish_event
 from shared.settings import GwSettings
-from tests.connected.test_dispatch_harness import (
+from tests.connected.dispatch_harness import (
     TOWN,
     client_broker,
     command,
@@ -245,7 +245,7 @@ async def test_missed_deadline_yields_exactly_one_escalation_per_level(settings:
         notices = supervisors[0].escalations
         await eventually(lambda: asyncio.sleep(0, len(notices)), lambda n: n >= 3, what="supervision notices")
         await eventually(lambda: asyncio.sleep(0, tap.of("matter_escalated", event.matter_id)), lambda e: len(e) >= 3)
-        await asyncio.sleep(0.5)  # would a duplicate level still arrive? it must not
+        await tap.barrier(broker)  # would a duplicate level still arrive? it must not
         escalated = tap.of("matter_escalated", event.matter_id)
         assert sorted(e["level"] for e in escalated) == [1, 2, 3]
         assert len({e["message_id"] for e in escalated}) == 3

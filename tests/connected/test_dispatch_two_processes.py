@@ -8,7 +8,6 @@ import os
 import random
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +17,12 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
+from services.simulator.processes import service_argv
 from shared.broker import publish_command, publish_event
 from shared.contracts import MatterReported
 from shared.read_models import CASES
 from shared.settings import PROJECT_ROOT, GwSettings
-from tests.connected.test_dispatch_harness import client_broker, command, reported
+from tests.connected.dispatch_harness import client_broker, command, reported
 
 pytestmark = pytest.mark.connected
 
@@ -120,15 +120,12 @@ def start_dispatch(settings: GwSettings, port: int, log: Path) -> subprocess.Pop
         **os.environ,
         "GW_AMQP_URL": settings.amqp_url,
         "GW_MONGO_DB": settings.mongo_db,
-        "GW_DISPATCH_PORT": str(port),
         "GW_LOG_LEVEL": "WARNING",
         "GW_SWEEP_INTERVAL": "30",  # no deadline falls due here: keep full scans off the store
         "GW_PREFETCH": os.environ.get("DISPATCH_TEST_PREFETCH", "8"),
     }
     with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "services.dispatch.app"], cwd=PROJECT_ROOT, env=env, stdout=out, stderr=out
-        )
+        return subprocess.Popen(service_argv("dispatch", port), cwd=PROJECT_ROOT, env=env, stdout=out, stderr=out)
 
 
 def wait_healthy(ports: list[int], procs: list[subprocess.Popen[bytes]], logs: list[Path], timeout: float = 30) -> None:

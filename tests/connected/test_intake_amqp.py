@@ -10,7 +10,7 @@ import aio_pika
 import pytest
 
 from shared import topology
-from tests.connected.test_intake_support import (
+from tests.connected.intake_harness import (
     GRID_A,
     EventObserver,
     Intake,

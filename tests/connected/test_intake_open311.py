@@ -11,7 +11,7 @@ from pymongo import AsyncMongoClient
 
 from services.intake.tokens import issue_token
 from shared.read_models import MATTERS
-from tests.connected.test_intake_support import (
+from tests.connected.intake_harness import (
     GRID_A,
     GRID_B,
     TEST_SECRET,

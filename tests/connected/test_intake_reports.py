@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from shared.contracts import MatterReported
-from tests.connected.test_intake_support import (
+from tests.connected.intake_harness import (
     GRID_A,
     GRID_B,
     EventObserver,

@@ -1,6 +1,6 @@
 """500 matters, ~2,000 events, duplicates, SIGKILLs, two replicas: stats against the real stack.
 
-One scenario runs once for the module (two real ``python -m services.stats.app`` processes
+One scenario runs once for the module (two real ``gridwhistle stats serve`` processes
 competing on ``stats.events``, one of them SIGKILLed at random moments and restarted); the
 tests then compare what they built with figures computed here, independently, from the
 published events and from the generator's own record of where each matter ended up. The last
@@ -31,6 +31,7 @@ import httpx
 import pytest
 from pymongo import MongoClient
 
+from services.simulator.processes import service_argv
 from shared.broker import make_broker, publish_event
 from shared.contracts import (
     AnyEvent,
@@ -434,7 +435,7 @@ class StatsProcess:
         self.starts += 1
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "services.stats.app"],
+                service_argv("stats", self.port),
                 env=self.env,
                 stdout=out,
                 stderr=out,
@@ -521,7 +522,6 @@ def scenario(base_settings: GwSettings, tmp_path_factory: pytest.TempPathFactory
         **os.environ,
         "GW_AMQP_URL": amqp_url,
         "GW_MONGO_DB": db_name,
-        "GW_STATS_PORT": str(port),
         "GW_STATS_REFRESH_SECONDS": "5",
         "GW_REGISTRY_PATH": str(REGISTRY_PATH),
         "GW_LOG_LEVEL": "WARNING",
@@ -530,8 +530,7 @@ def scenario(base_settings: GwSettings, tmp_path_factory: pytest.TempPathFactory
     stats = StatsProcess(env, port, logs / "stats.log")
     # A second replica competes on stats.events the whole time (never killed): the two write the
     # same matters and buckets concurrently, as replicas do in production.
-    rival = StatsProcess({**env, "GW_STATS_PORT": str(_free_port())}, 0, logs / "stats-rival.log")
-    rival.port = int(rival.env["GW_STATS_PORT"])
+    rival = StatsProcess(env, _free_port(), logs / "stats-rival.log")
     mongo: MongoClient[dict[str, Any]] = MongoClient(base_settings.mongo_url, tz_aware=True)
     try:
         stats.start()

@@ -26,7 +26,7 @@ import pytest
 from pymongo import MongoClient
 
 from services.simulator.console import accepted_reports
-from services.simulator.processes import ManagedProcess, python_module
+from services.simulator.processes import ManagedProcess, service_argv
 from services.simulator.replay import wait_until_pipeline_quiet
 from shared.read_models import CASES, REPORTS
 from shared.settings import PROJECT_ROOT, GwSettings
@@ -201,7 +201,7 @@ def test_ctrl_c_in_the_middle_of_a_replay_loses_no_accepted_report(
     services = [
         ManagedProcess(
             name.lower(),
-            python_module(f"services.{name.lower()}.app"),
+            service_argv(name.lower(), port),
             tmp_path / f"{name.lower()}-again.log",
             env={k: v for k, v in env.items() if k.startswith("GW_")},
             health_url=f"http://127.0.0.1:{port}/healthz",

@@ -99,7 +99,7 @@ def test_compose_runs_the_whole_system_with_replicas(compose: dict[str, Any]) ->
         assert services[name]["environment"]["GW_HTTP_HOST"] == "0.0.0.0"
         grace = services[name]["stop_grace_period"]
         assert grace.endswith("s") and int(grace[:-1]) > GRACEFUL_TIMEOUT_S
-        assert f"services.{name}.app" in services[name]["command"]
+        assert services[name]["command"] == ["gridwhistle", name, "serve"]
     assert "--replSet" in services["mongodb"]["command"]
     assert "rs.initiate" in " ".join(services["mongodb"]["healthcheck"]["test"])
 

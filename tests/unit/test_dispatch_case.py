@@ -15,8 +15,8 @@ from services.dispatch.case_state import IllegalCommandError, NotReadyError
 from services.dispatch.decide import DeadlinesDue, decide
 from shared.errors import PermanentError
 from tests import factories
+from tests.fakes.dispatch import INSTRUCTOR, TOWN
 from tests.stories import T0, Matter, context
-from tests.unit.test_dispatch_fakes import INSTRUCTOR, TOWN
 
 if TYPE_CHECKING:
     from collections.abc import Callable

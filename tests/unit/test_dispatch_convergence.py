@@ -11,7 +11,7 @@ import pytest
 
 from services.dispatch.handlers import on_command, on_matter_reported
 from shared.contracts import COMMAND_ADAPTER, MatterReported
-from tests.unit.test_dispatch_fakes import GRID, INSTRUCTOR, TOWN, make_deps, reported
+from tests.fakes.dispatch import GRID, INSTRUCTOR, TOWN, make_deps, reported
 
 pytestmark = pytest.mark.unit
 

@@ -11,7 +11,7 @@ from services.dispatch.rules import RulesError, load_rules, parse_duration, pars
 from shared.domain import Category, Severity, Tier
 from shared.registry import load_registry
 from shared.settings import PROJECT_ROOT, GwSettings
-from tests.unit.test_dispatch_fakes import registry_and_rules
+from tests.fakes.dispatch import registry_and_rules
 
 pytestmark = pytest.mark.unit
 

@@ -13,7 +13,7 @@ import pytest
 from services.dispatch.deps import DispatchDeps
 from services.dispatch.handlers import on_command, on_matter_reported, sweep_once
 from shared.contracts import COMMAND_ADAPTER, AnyCommand, MatterReported
-from tests.unit.test_dispatch_fakes import (
+from tests.fakes.dispatch import (
     GRID,
     TOWN,
     FakeCaseStore,

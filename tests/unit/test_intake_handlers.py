@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -12,53 +12,15 @@ from services.intake.handlers import (
     RegistryMismatchError,
     ReportConflictError,
     accept_report,
+    check_against_registry,
     submission_hash,
 )
 from services.intake.store import ReportRecord
 from shared.contracts import MatterReported, ReportSubmission
 from shared.domain import Channel
-from shared.registry import Registry
-from tests.factories import changjia_registry
+from tests.fakes.intake import FakePublisher, FakeReportStore, changjia, intake_deps
 
 pytestmark = pytest.mark.unit
-
-
-@functools.cache
-def registry() -> Registry:
-    return changjia_registry()
-
-
-class FakeStore:
-    def __init__(self) -> None:
-        self.records: dict[str, ReportRecord] = {}
-        self.lose_insert_race_to: ReportRecord | None = None
-
-    async def get(self, key: str) -> ReportRecord | None:
-        return self.records.get(key)
-
-    async def insert_pending(self, record: ReportRecord) -> bool:
-        if self.lose_insert_race_to is not None:  # another request inserted first
-            self.records[record.key] = self.lose_insert_race_to
-            return False
-        if record.key in self.records:
-            return False
-        self.records[record.key] = record
-        return True
-
-    async def mark_published(self, key: str) -> None:
-        old = self.records[key]
-        self.records[key] = ReportRecord(old.key, old.body_hash, old.event, "published")
-
-
-class FakeBroker:
-    def __init__(self) -> None:
-        self.published: list[MatterReported] = []
-        self.down = False
-
-    async def publish(self, event: MatterReported) -> None:
-        if self.down:
-            raise ConnectionError("broker unreachable")
-        self.published.append(event)
 
 
 def submission(**changes: Any) -> ReportSubmission:
@@ -74,12 +36,14 @@ def submission(**changes: Any) -> ReportSubmission:
     return ReportSubmission.model_validate({**body, **changes})
 
 
-async def accept(s: ReportSubmission, store: FakeStore, broker: FakeBroker) -> Any:
-    return await accept_report(s, channel=Channel.APP, registry=registry(), store=store, publish=broker.publish)
+async def accept(s: ReportSubmission, store: FakeReportStore, broker: FakePublisher) -> Any:
+    """What every door does: check against the registry once, then accept."""
+    registered = check_against_registry(s, changjia())
+    return await accept_report(intake_deps(store, broker), registered, channel=Channel.APP)
 
 
 async def test_new_report_is_published_once_then_answered_from_the_store() -> None:
-    store, broker = FakeStore(), FakeBroker()
+    store, broker = FakeReportStore(), FakePublisher()
     first = await accept(submission(), store, broker)
     again = await accept(submission(), store, broker)
     assert not first.duplicate and again.duplicate
@@ -89,7 +53,7 @@ async def test_new_report_is_published_once_then_answered_from_the_store() -> No
 
 
 async def test_same_report_id_with_another_body_is_a_conflict() -> None:
-    store, broker = FakeStore(), FakeBroker()
+    store, broker = FakeReportStore(), FakePublisher()
     await accept(submission(), store, broker)
     with pytest.raises(ReportConflictError):
         await accept(submission(summary="something else"), store, broker)
@@ -97,7 +61,7 @@ async def test_same_report_id_with_another_body_is_a_conflict() -> None:
 
 
 async def test_broker_down_leaves_the_report_pending_and_a_retry_republishes_the_same_message() -> None:
-    store, broker = FakeStore(), FakeBroker()
+    store, broker = FakeReportStore(), FakePublisher()
     broker.down = True
     with pytest.raises(IntakeUnavailableError):
         await accept(submission(), store, broker)
@@ -111,7 +75,7 @@ async def test_broker_down_leaves_the_report_pending_and_a_retry_republishes_the
 
 
 async def test_losing_the_insert_race_follows_the_winners_record() -> None:
-    store, broker = FakeStore(), FakeBroker()
+    store, broker = FakeReportStore(), FakePublisher()
     winner = ReportRecord("changjia:r-1", submission_hash(submission()), _event(), "published")
     store.lose_insert_race_to = winner
     accepted = await accept(submission(), store, broker)
@@ -129,7 +93,7 @@ async def test_losing_the_insert_race_follows_the_winners_record() -> None:
     ],
 )
 async def test_registry_misses_name_the_field_and_publish_nothing(changes: dict[str, str], field: str) -> None:
-    store, broker = FakeStore(), FakeBroker()
+    store, broker = FakeReportStore(), FakePublisher()
     with pytest.raises(RegistryMismatchError) as raised:
         await accept(submission(**changes), store, broker)
     assert raised.value.field == field
@@ -137,7 +101,7 @@ async def test_registry_misses_name_the_field_and_publish_nothing(changes: dict[
 
 
 async def test_reported_at_is_occurred_at_in_utc_or_now() -> None:
-    store, broker = FakeStore(), FakeBroker()
+    store, broker = FakeReportStore(), FakePublisher()
     await accept(submission(occurred_at="2026-03-01T08:30:00+08:00"), store, broker)
     await accept(submission(report_id="r-2"), store, broker)
     assert broker.published[0].reported_at.isoformat() == "2026-03-01T00:30:00+00:00"
@@ -164,3 +128,16 @@ def _event() -> MatterReported:
         severity="minor",
         summary="x",
     )
+
+
+class RegistryNotToBeAsked:
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the registry was consulted again ({name})")
+
+
+async def test_accepting_a_registered_submission_does_not_consult_the_registry_again() -> None:
+    store, broker = FakeReportStore(), FakePublisher()
+    registered = check_against_registry(submission(), changjia())
+    deps = replace(intake_deps(store, broker), registry=RegistryNotToBeAsked())  # type: ignore[arg-type]
+    accepted = await accept_report(deps, registered, channel=Channel.APP)
+    assert not accepted.duplicate and len(broker.published) == 1

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from services.simulator.console import ConsoleState, Endpoints, accepted_reports, render, split_queues, status_line
+from services.simulator.console import ConsoleState, Endpoints, accepted_reports, render, status_line
+from services.simulator.queues import split_queues
 from services.simulator.run import describe_exit
 from shared.management import QueueDepth
 from shared.settings import GwSettings

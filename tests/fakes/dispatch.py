@@ -1,4 +1,4 @@
-"""Hand-written fakes for the dispatch unit tests (a module of helpers, no tests of its own).
+"""Hand-written fakes for dispatch (the store port, a recording broker, a clock) and its test deps.
 
 ``FakeCaseStore`` is the store port (not an emulator of the driver). ``FakePublisher`` is the
 publish port: it records what was published and can fail on demand (a crash between commit

@@ -18,7 +18,7 @@ from services.dispatch.app import create_app
 from services.dispatch.config import DispatchSettings
 from services.dispatch.deps import DispatchDeps
 from shared import topology
-from shared.broker import make_broker
+from shared.broker import make_broker, publish_confirmed
 from shared.settings import GwSettings
 from tests import factories
 from tests.factories import GRID, TOWN
@@ -84,6 +84,20 @@ class EventTap:
     async def close(self) -> None:
         if self._connection is not None:
             await self._connection.close()
+
+    async def barrier(self, broker: RabbitBroker, within: float = 20.0) -> None:
+        """Publish a marker on gw.events and wait until it arrives: whatever was confirmed on the
+        exchange before it has arrived too, so an absence can then be asserted."""
+        marker = uuid.uuid4().hex
+        await publish_confirmed(
+            broker, {"event_type": "test_marker", "marker": marker}, exchange=topology.EVENTS, routing_key="test.marker"
+        )
+        await eventually(
+            lambda: asyncio.sleep(0, [e for e in self.events if e.get("marker") == marker]),
+            bool,
+            within=within,
+            what="the tap's marker",
+        )
 
     def of(self, event_type: str, matter_id: uuid.UUID | str | None = None) -> list[dict[str, Any]]:
         return [
