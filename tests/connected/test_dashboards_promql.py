@@ -30,6 +30,7 @@ import pytest
 import yaml
 
 from services.department.client import DepartmentClient, WorkItem
+from services.simulator.processes import service_argv
 from shared.broker import make_broker, publish_command
 from shared.contracts import MatterDispatched, RecordFeedback
 from shared.domain import Category, Severity
@@ -41,7 +42,7 @@ pytestmark = pytest.mark.connected
 
 ROOT = Path(__file__).resolve().parents[2]
 PROM_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
-SERVICES = {"intake": "GW_INTAKE_PORT", "dispatch": "GW_DISPATCH_PORT", "stats": "GW_STATS_PORT"}
+SERVICES = ("intake", "dispatch", "stats")
 REPORTS = 40
 CONCURRENCY = 8
 DEADLINE_S = 90.0
@@ -84,17 +85,17 @@ def services(settings: GwSettings, tmp_path: Path) -> Iterator[dict[str, int]]:
         "GW_LOG_LEVEL": "INFO",
     }
     try:
-        for name, port_var in SERVICES.items():
+        for name in SERVICES:
             log = (tmp_path / f"{name}.log").open("wb")
             procs[name] = subprocess.Popen(
-                [sys.executable, "-m", f"services.{name}.app"],
-                env={**base_env, port_var: str(ports[name])},
+                service_argv(name, ports[name]),
+                env=base_env,
                 cwd=ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
         for name, port in ports.items():
-            wait_http(f"http://127.0.0.1:{port}/healthz", 60, f"services.{name}.app", procs[name])
+            wait_http(f"http://127.0.0.1:{port}/healthz", 60, f"gridwhistle {name} serve", procs[name])
         yield ports
     finally:
         for proc in procs.values():
