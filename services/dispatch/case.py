@@ -31,7 +31,6 @@ from shared.contracts import (
     ReturnMatter,
 )
 from shared.domain import MatterState, Priority, Tier
-from shared.errors import PermanentError
 
 if TYPE_CHECKING:
     from services.dispatch.case_state import Context, Owner
@@ -44,9 +43,7 @@ class Case(CaseState):
     # ------------------------------------------------------------------ a new matter
     def report(self, reported: MatterReported, ctx: Context) -> None:
         """MatterReported: take the report's facts and dispatch round 1 by the first matching rule."""
-        grid = ctx.registry.grid(reported.grid_id)  # unknown grid: PermanentError -> dead-lettered
-        if grid.town_id != reported.town_id:
-            raise PermanentError(f"grid {reported.grid_id!r} is not in town {reported.town_id!r}")
+        ctx.registry.grid_of_town(reported.town_id, reported.grid_id)  # PermanentError -> dead-lettered
         self.exists = True
         self.town_id, self.grid_id, self.micro_grid_id = reported.town_id, reported.grid_id, reported.micro_grid_id
         self.category, self.severity = reported.category, reported.severity

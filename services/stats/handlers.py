@@ -13,8 +13,17 @@ if TYPE_CHECKING:
 
     from services.stats.deps import StatsDeps
     from shared.contracts import AnyEvent
+    from shared.registry import Registry
 
 log = logging.getLogger("gridwhistle.stats.handlers")
+
+
+def refuse_unknown_places(event: AnyEvent, registry: Registry) -> AnyEvent:
+    """An event about a grid the registry does not place in its town is refused for good
+    (PermanentError: dead-lettered with the reason), as dispatch refuses it: stats must not count
+    a matter dispatch never took."""
+    registry.grid_of_town(event.town_id, event.grid_id)
+    return event
 
 
 async def when_events_arrive_update_read_models(deps: StatsDeps, events: Sequence[AnyEvent]) -> set[str]:

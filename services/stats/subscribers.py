@@ -13,7 +13,7 @@ from faststream import AckPolicy
 from faststream.rabbit import RabbitRouter
 
 from services.stats.batcher import EventBatcher
-from services.stats.handlers import when_events_arrive_update_read_models
+from services.stats.handlers import refuse_unknown_places, when_events_arrive_update_read_models
 from shared.broker import subscriber_channel
 from shared.contracts import EVENT_ADAPTER, AnyEvent
 from shared.topology import EVENTS, STATS_EVENTS
@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 
 def build_router(deps: StatsDeps) -> RabbitRouter:
-    """The stats subscriber: a malformed event fails validation and is dead-lettered at once."""
+    """The stats subscriber: a malformed event, or one about a grid the registry does not place in
+    its town, is dead-lettered at once."""
     batcher: EventBatcher[AnyEvent] = EventBatcher(
         partial(when_events_arrive_update_read_models, deps), key=lambda e: str(e.message_id), max_batch=deps.batch_max
     )
@@ -38,6 +39,6 @@ def build_router(deps: StatsDeps) -> RabbitRouter:
         description="Every event on gw.events, into the read models",
     )
     async def on_event(body: dict[str, Any]) -> None:
-        await batcher.apply(EVENT_ADAPTER.validate_python(body))
+        await batcher.apply(refuse_unknown_places(EVENT_ADAPTER.validate_python(body), deps.registry))
 
     return router

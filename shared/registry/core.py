@@ -174,6 +174,13 @@ class Registry(BaseModel):
         except KeyError:
             raise UnknownEntity("grid", grid_id, self._index.grids) from None
 
+    def grid_of_town(self, town_id: str, grid_id: str) -> Grid:
+        """The grid, if it is one of the town's: a matter elsewhere is refused for good."""
+        grid = self.grid(grid_id)
+        if grid.town_id != town_id:
+            raise PermanentError(f"grid {grid_id!r} is not in town {town_id!r}")
+        return grid
+
     def micro_grid(self, micro_grid_id: str) -> MicroGrid:
         try:
             return self._index.micro_grids[micro_grid_id]

@@ -74,3 +74,24 @@ def test_stats_consumes_the_topology_queue_bound_to_every_event() -> None:
     assert isinstance(subscriber, RabbitSubscriber)
     assert subscriber.queue.name == STATS_EVENTS.name
     assert STATS_EVENTS.bindings[0].routing_key == "#"
+
+
+async def test_an_event_about_a_grid_outside_the_registry_is_refused_and_not_counted(wired: Wired) -> None:
+    """Dispatch dead-letters a report for an unknown grid; stats must not count it either."""
+    store = FakeEventStore()
+    broker = wired.broker()
+    broker.include_router(build_router(stats_deps(store, prefetch=1)))
+    stranger = factories.reported("dispute", "minor", reported_at=datetime(2026, 11, 21, tzinfo=UTC))
+    stranger = stranger.model_copy(update={"grid_id": "nowhere-g001"})
+    marker = closed()
+    async with wired.running(broker, REGISTRY) as running:
+        with wired.refused():
+            await running.publish(
+                stranger.model_dump(mode="json"),
+                exchange=EVENTS,
+                routing_key="changjia.nowhere-g001.matter_reported",
+            )
+        await publish_event(running, marker)  # the barrier: prefetch 1, in order
+        await wired.until(lambda: str(marker.matter_id) in store.timeline, "the marker event")
+    assert list(store.timeline) == [str(marker.matter_id)]
+    assert store.figures["totals.reported"] == 0
