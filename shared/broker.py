@@ -194,13 +194,14 @@ async def publish_event(broker: RabbitBroker, event: Event) -> None:
     )
 
 
-async def publish_command(broker: RabbitBroker, command: Command) -> None:
-    """Publish a command on ``gw.commands`` with its contract routing key."""
+async def publish_command(broker: RabbitBroker, command: Command, *, owner: bool = True) -> None:
+    """Publish a command on ``gw.commands`` with its contract routing key (``owner=False``: as a
+    client without configure rights, which does not declare the exchange)."""
     command_type = command.command_type
     await publish_confirmed(
         broker,
         command.model_dump(mode="json"),
-        exchange=topology.COMMANDS,
+        exchange=topology.COMMANDS if owner else topology.existing(topology.COMMANDS),
         routing_key=topology.command_routing_key(command.town_id, command_type),
         message_id=str(command.message_id),
         correlation_id=command.correlation_id or str(command.matter_id),

@@ -92,6 +92,11 @@ class ManagementApi:
         )
         response.raise_for_status()
 
+    async def delete_user(self, user: str) -> None:
+        response = await self._client.delete(f"/api/users/{quote(user, safe='')}")
+        if response.status_code != 404:
+            response.raise_for_status()
+
     async def set_permissions(self, user: str, *, configure: str, write: str, read: str) -> None:
         response = await self._client.put(
             f"/api/permissions/{self._vh()}/{quote(user, safe='')}",

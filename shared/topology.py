@@ -34,6 +34,13 @@ INTAKE = RabbitExchange("gw.intake", type=ExchangeType.TOPIC, durable=True)
 DEAD = RabbitExchange("gw.dead", type=ExchangeType.DIRECT, durable=True)
 EXCHANGES: tuple[RabbitExchange, ...] = (EVENTS, DISPATCH, COMMANDS, INTAKE, DEAD)
 
+
+def existing(exchange: RabbitExchange) -> RabbitExchange:
+    """``exchange`` for a client that does not own it: publishing checks it exists (a passive
+    declare) instead of declaring it, which needs no configure permission."""
+    return RabbitExchange(exchange.name, type=exchange.type, durable=exchange.durable, declare=False)
+
+
 # dead-letter headers written by shared.dead_letter ------------------------------------
 HEADER_ERROR = "x-gw-error"
 HEADER_ERROR_TYPE = "x-gw-error-type"
@@ -99,8 +106,10 @@ class QueueSpec:
             "x-overflow": "reject-publish",  # required by at-least-once dead-lettering
         }
 
-    def rabbit_queue(self) -> RabbitQueue:
-        """The FastStream queue object; its routing key is the first binding's."""
+    def rabbit_queue(self, *, declare: bool = True) -> RabbitQueue:
+        """The FastStream queue object; its routing key is the first binding's. ``declare=False``:
+        a consumer that does not own the queue only checks that it exists (a passive declare, no
+        binding), which needs no configure permission."""
         key = self.bindings[0].routing_key if self.bindings else self.name
         queue: RabbitQueue = RabbitQueue(
             self.name,
@@ -108,6 +117,7 @@ class QueueSpec:
             queue_type=QueueType.QUORUM,
             arguments=cast("QuorumQueueArgs", self.arguments()),
             routing_key=key,
+            declare=declare,
         )
         return queue
 

@@ -16,14 +16,27 @@ if TYPE_CHECKING:
 dept_app = typer.Typer(help="Department side: inbox and worker bot.", no_args_is_help=True)
 
 
+async def _start(client: DepartmentClient) -> None:
+    """Start consuming; a queue the services have not declared yet is a clear message, not a trace."""
+    from aiormq.exceptions import ChannelNotFoundEntity
+
+    try:
+        await client.broker.start()
+    except ChannelNotFoundEntity:
+        Console(stderr=True).print(
+            f"[red]queue {client.queue.name} does not exist yet[/]: start dispatch (it declares every queue) "
+            "or run `gridwhistle topology declare`"
+        )
+        raise typer.Exit(1) from None
+
+
 async def _run_client(client: DepartmentClient, seconds: float | None, *, live: bool, actions: bool = False) -> None:
     from rich.live import Live
 
     from services.department.inbox import inbox_table
 
     await client.broker.connect()
-    await client.declare()
-    await client.broker.start()
+    await _start(client)
     try:
         if actions:
             await _inbox_session(client)
@@ -136,8 +149,7 @@ def work(
 
     async def run() -> None:
         await client.broker.connect()
-        await client.declare()
-        await client.broker.start()
+        await _start(client)
         try:
             await done.wait()
         finally:

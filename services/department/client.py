@@ -9,8 +9,9 @@ The same client serves grid staff (``DepartmentClient.for_grid_staff``: ``grid.<
 keeping the matters assigned to the given staff, acting as the assignee) and supervisors
 (``DepartmentClient.for_supervisor``: ``supervision.<town_id>``, acting as the instructor).
 
-Register it before ``broker.start()`` (``client.subscribe()``); ``await client.declare()`` on a
-connected broker declares its queue if dispatch has not yet.
+Register it before ``broker.start()`` (``client.subscribe()``). The client owns nothing on the
+broker: the services declare every queue at start, and a department user may only read its own
+queue and publish commands (``gridwhistle users provision --department``).
 """
 
 from __future__ import annotations
@@ -134,18 +135,14 @@ class DepartmentClient:
 
     # ------------------------------------------------------------------ consuming
     def subscribe(self) -> None:
+        """Consume the work queue as it is: the services declare and bind every queue, a department
+        only reads its own (no configure rights: it cannot delete or rebind it)."""
         self.broker.subscriber(
-            self.queue.rabbit_queue(),
-            topology.DISPATCH,
+            self.queue.rabbit_queue(declare=False),
+            topology.existing(topology.DISPATCH),
             ack_policy=AckPolicy.NACK_ON_ERROR,
             channel=subscriber_channel(self.prefetch),
         )(self.handle)
-
-    async def declare(self) -> None:
-        spec = self.queue
-        await topology.declare_topology(
-            self.broker, topology.Topology(topology.EXCHANGES, (spec,), (spec.dead_letter_spec(),))
-        )
 
     def _owns(self, event: MatterDispatched) -> bool:
         if self.owners is None:
@@ -208,7 +205,7 @@ class DepartmentClient:
         return self.items[UUID(str(matter_id))]
 
     async def _send(self, command: Command) -> Command:
-        await publish_command(self.broker, command)
+        await publish_command(self.broker, command, owner=False)
         log.debug("command sent", extra=command.log_fields())
         return command
 

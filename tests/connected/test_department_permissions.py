@@ -1,0 +1,90 @@
+"""A department's broker user can do exactly its job — consume its own work queue, send commands —
+and the broker refuses the rest (real AMQP connections with the provisioned permissions)."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
+
+import aio_pika
+import pytest
+from aiormq.exceptions import ChannelAccessRefused
+
+from services.admin.cli import department_permissions
+from services.department.client import DepartmentClient
+from shared.broker import make_broker
+from shared.management import ManagementApi
+from shared.settings import GwSettings
+from shared.topology import declare_topology, department_queue, topology_for
+from tests import factories
+
+pytestmark = pytest.mark.connected
+
+CIVIL = "changjia.civil_affairs"
+PETITIONS = "changjia.petitions"
+
+
+@pytest.fixture
+async def department_url(settings: GwSettings) -> AsyncIterator[str]:
+    """The AMQP URL of a freshly provisioned department user, in this test's vhost with its topology."""
+    admin = make_broker(settings, service="test-admin")
+    await admin.connect()
+    await declare_topology(admin, topology_for(factories.changjia_registry()))
+    await admin.stop()
+    user, password = f"dept-test-{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(12)
+    async with ManagementApi(settings) as api:
+        await api.put_user(user, password)
+        await api.set_permissions(user, **department_permissions(CIVIL))
+    parts = urlsplit(settings.amqp_url)
+    yield urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.hostname}:{parts.port}"))
+    async with ManagementApi(settings) as api:
+        await api.delete_user(user)
+
+
+async def ignore(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+    return None
+
+
+async def refused(url: str, what: str) -> None:
+    """Run ``what`` on a fresh channel of ``url`` and expect the broker's ACCESS_REFUSED."""
+    connection = await aio_pika.connect(url)
+    try:
+        channel = await connection.channel()
+        with pytest.raises(ChannelAccessRefused):
+            if what == "delete own queue":
+                await channel.queue_delete(department_queue(CIVIL).name)
+            elif what == "declare a queue":
+                await channel.declare_queue(f"dept.{CIVIL}.mine", durable=True)
+            elif what == "consume another department":
+                queue = await channel.get_queue(department_queue(PETITIONS).name, ensure=False)
+                await queue.consume(ignore)
+            elif what == "publish an event":
+                exchange = await channel.get_exchange("gw.events", ensure=False)
+                await exchange.publish(aio_pika.Message(b"{}"), routing_key="changjia.x.matter_reported")
+                await channel.declare_queue(f"probe-{uuid.uuid4().hex}", passive=True)  # the refusal arrives async
+    finally:
+        await connection.close()
+
+
+async def test_a_department_consumes_its_own_queue_and_sends_commands(
+    settings: GwSettings, department_url: str
+) -> None:
+    broker = make_broker(settings.model_copy(update={"amqp_url": department_url}), service="test-department")
+    client = DepartmentClient(broker, CIVIL)
+    client.subscribe()
+    await broker.connect()
+    await broker.start()  # a passive declare of dept.<id>: no configure rights needed
+    try:
+        command = factories.command("accept_matter", uuid.uuid4(), CIVIL, 1)
+        await client._send(command)  # confirmed by the broker on gw.commands
+    finally:
+        await broker.stop()
+
+
+@pytest.mark.parametrize(
+    "what", ["delete own queue", "declare a queue", "consume another department", "publish an event"]
+)
+async def test_a_department_cannot_do_what_is_not_its_job(department_url: str, what: str) -> None:
+    await refused(department_url, what)
