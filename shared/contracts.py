@@ -37,6 +37,15 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def refuse_nul(value: object) -> object:
+    """Text a person or a source sent may not carry U+0000: no store keeps it faithfully and it
+    has no meaning in a report; refused at the boundary, naming the field (422, or dead-lettered)."""
+    texts = value if isinstance(value, list) else [value]
+    if any(isinstance(text, str) and "\x00" in text for text in texts):
+        raise ValueError("must not contain NUL characters (U+0000)")
+    return value
+
+
 class Message(BaseModel):
     """Fields every message has."""
 
@@ -75,6 +84,8 @@ class Location(BaseModel):
     long: float | None = Field(None, ge=-180, le=180)
     address: str | None = Field(None, max_length=500)
 
+    _no_nul = field_validator("*")(refuse_nul)
+
 
 class CitizenContact(BaseModel):
     """Personal data: stored with the matter, never logged (hidden from repr)."""
@@ -84,6 +95,8 @@ class CitizenContact(BaseModel):
     name: str | None = Field(None, max_length=100, repr=False)
     phone: str | None = Field(None, max_length=40, repr=False)
     email: str | None = Field(None, max_length=200, repr=False)
+
+    _no_nul = field_validator("*")(refuse_nul)
 
 
 # ---------------------------------------------------------------- the matter's state
@@ -312,6 +325,8 @@ class Command(Message):
     actor_id: str = Field(min_length=1, max_length=120)
     round: int = Field(ge=1)
 
+    _no_nul = field_validator("*")(refuse_nul)
+
 
 class AcceptMatter(Command):
     command_type: Literal["accept_matter"] = "accept_matter"
@@ -383,3 +398,5 @@ class ReportSubmission(BaseModel):
         default_factory=list, max_length=20
     )
     occurred_at: AwareDatetime | None = None
+
+    _no_nul = field_validator("*")(refuse_nul)

@@ -96,13 +96,21 @@ def decode_json(body: bytes) -> Any:
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ApiError(400, "malformed", [("body", "not valid JSON")]) from None
+    except RecursionError:  # thousands of nested arrays fit in the body limit
+        raise ApiError(400, "malformed", [("body", "JSON nested too deeply")]) from None
 
 
-def unavailable(deps: IntakeDeps) -> ApiError:
+UNAVAILABLE = {
+    "broker": "the report could not be handed over to the message broker; retry later",
+    "store": "the report could not be recorded (the store did not answer); retry later",
+}
+
+
+def unavailable(deps: IntakeDeps, dependency: str = "broker") -> ApiError:
     return ApiError(
         503,
         "unavailable",
-        [("broker", "the report could not be handed over to the message broker; retry later")],
+        [(dependency, UNAVAILABLE.get(dependency, UNAVAILABLE["broker"]))],
         {"Retry-After": str(deps.settings.retry_after_seconds)},
     )
 
@@ -127,8 +135,8 @@ async def submit(raw: Any, claims: TokenClaims, deps: IntakeDeps, *, prefix: tup
     except ReportConflictError as conflict:
         name = f"{where}.{conflict.field}" if where else conflict.field
         raise ApiError(409, "conflict", [(name, conflict.reason)]) from None
-    except IntakeUnavailableError:
-        raise unavailable(deps) from None
+    except IntakeUnavailableError as away:
+        raise unavailable(deps, away.dependency) from None
     return {
         "matter_id": accepted.matter_id,
         "status_url": deps.status_url(accepted.matter_id),

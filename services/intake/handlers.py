@@ -71,7 +71,11 @@ class ReportConflictError(PermanentError):
 
 
 class IntakeUnavailableError(Exception):
-    """The broker (or the store) did not take the report: retry later."""
+    """The broker or the store did not take the report: retry later. ``dependency`` says which."""
+
+    def __init__(self, message: str, dependency: str = "broker") -> None:
+        super().__init__(message)
+        self.dependency = dependency
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,11 +158,11 @@ async def accept_report(deps: IntakeDeps, registered: RegisteredSubmission, *, c
         fresh = ReportRecord(key=key, body_hash=body_hash, event=build_event(submission, channel), status="pending")
         record = fresh if await store.insert_pending(fresh) else await store.get(key)
         if record is None:  # vanished between the insert race and the re-read
-            raise IntakeUnavailableError("report record disappeared, retry")
+            raise IntakeUnavailableError("report record disappeared, retry", "store")
     except IntakeUnavailableError:
         raise
     except Exception as error:
-        raise IntakeUnavailableError(f"store unavailable: {describe_error(error)}") from error
+        raise IntakeUnavailableError(f"store unavailable: {describe_error(error)}", "store") from error
     if record.body_hash != body_hash:
         raise ReportConflictError
     ids = {"matter_id": record.matter_id, "message_id": str(record.event.message_id)}
@@ -173,7 +177,7 @@ async def accept_report(deps: IntakeDeps, registered: RegisteredSubmission, *, c
     try:
         await store.mark_published(key)
     except Exception as error:  # published but not marked: a retry republishes the same message_id
-        raise IntakeUnavailableError(f"store unavailable: {describe_error(error)}") from error
+        raise IntakeUnavailableError(f"store unavailable: {describe_error(error)}", "store") from error
     log.debug("matter reported", extra=ids)
     return Accepted(record.matter_id, duplicate=False)
 

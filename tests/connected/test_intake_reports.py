@@ -191,3 +191,22 @@ async def test_batch_answers_one_result_per_item_in_order(settings: GwSettings) 
         )
         assert too_many.status_code == 422
         assert too_many.json()["errors"][0]["field"] == "reports"
+
+
+async def test_hostile_bodies_are_4xx_naming_the_field_never_5xx(settings: GwSettings) -> None:
+    """Deeply nested JSON (it fits in the body limit) and NUL characters (no store keeps them)."""
+    headers = {**grid_token(), "content-type": "application/json"}
+    async with EventObserver(settings.amqp_url) as events, running_intake(intake_settings(settings)) as intake:
+        for nested in (b"[" * 30_000 + b"]" * 30_000, b'{"a":' * 10_000 + b"1" + b"}" * 10_000):
+            answer = await intake.client.post("/v1/reports", content=nested, headers=headers)
+            assert answer.status_code == 400, answer.text[:300]
+            assert "nested too deeply" in answer.text
+        for field in ("summary", "report_id"):
+            answer = await intake.client.post("/v1/reports", json=report(**{field: "a\u0000b"}), headers=grid_token())
+            assert answer.status_code == 422, answer.text[:300]
+            assert field in answer.text and "NUL" in answer.text
+        sentinel = await intake.client.post("/v1/reports", json=report(), headers=grid_token())
+        assert sentinel.status_code == 202
+        got = await events.take(1)
+        assert [body_of(m)["matter_id"] for m in got] == [sentinel.json()["matter_id"]]
+        assert await events.count_now() == 0

@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from services.intake.handlers import (
     IntakeUnavailableError,
@@ -141,3 +142,33 @@ async def test_accepting_a_registered_submission_does_not_consult_the_registry_a
     deps = replace(intake_deps(store, broker), registry=RegistryNotToBeAsked())  # type: ignore[arg-type]
     accepted = await accept_report(deps, registered, channel=Channel.APP)
     assert not accepted.duplicate and len(broker.published) == 1
+
+
+class RefusingStore(FakeReportStore):
+    """A store that refuses the write (as a store refuses a document it cannot hold)."""
+
+    async def insert_pending(self, record: ReportRecord) -> bool:
+        raise RuntimeError("document refused")
+
+
+async def test_a_store_failure_is_reported_as_the_store_not_the_broker() -> None:
+    broker = FakePublisher()
+    with pytest.raises(IntakeUnavailableError) as away:
+        await accept(submission(), RefusingStore(), broker)
+    assert away.value.dependency == "store" and broker.published == []
+
+
+async def test_a_broker_failure_is_reported_as_the_broker() -> None:
+    broker = FakePublisher()
+    broker.down = True
+    with pytest.raises(IntakeUnavailableError) as away:
+        await accept(submission(), FakeReportStore(), broker)
+    assert away.value.dependency == "broker"
+
+
+@pytest.mark.parametrize("field", ["summary", "report_id", "reporter_id"])
+def test_a_nul_character_is_refused_naming_its_field(field: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        submission(**{field: "wall\x00 dispute"})
+    [error] = refused.value.errors()
+    assert error["loc"] == (field,) and "NUL" in error["msg"]
