@@ -61,10 +61,8 @@ def create_app(settings: StatsSettings | None = None, *, registry: Registry | No
     refresher = MetricsRefresher(
         db=runtime.db,
         registry=runtime.registry,
-        settings=settings,
         metrics=runtime.metrics,
         interval=settings.stats_refresh_seconds,
-        timeout=settings.stats_management_timeout,
     )
     service = StatsService(store, refresher)
     runtime.broker.include_router(build_router(batcher.apply, prefetch=settings.stats_prefetch))
