@@ -126,6 +126,19 @@ class Variable:
         }
 
 
+DATABASE_WIDE = (
+    "gridwhistle_open_matters",
+    "gridwhistle_unaccepted_matters",
+    "gridwhistle_oldest_open_matter_age_seconds",
+    "gridwhistle_sla_breaches_total",
+    "gridwhistle_returns_total",
+    "gridwhistle_matters_reported_total",
+    "gridwhistle_matters_closed_total",
+    "gridwhistle_closure_ratio",
+)
+"""Read from MongoDB by stats: every replica exports the same value (services/stats/metrics.py)."""
+
+
 def datasource_variable() -> dict[str, Any]:
     return {
         "name": "datasource",

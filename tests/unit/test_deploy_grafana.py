@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from tools import dashboards
+from tools.dashboards import DATABASE_WIDE
 
 pytestmark = pytest.mark.unit
 
@@ -56,19 +57,6 @@ def test_every_panel_queries_the_datasource_variable_defaulting_to_the_provision
                 assert target["datasource"]["uid"] == "${datasource}"
                 assert target["expr"].strip()
         assert f'"uid": "{uid}"' not in json.dumps(model["panels"])  # no hard-coded uid left
-
-
-DATABASE_WIDE = (
-    "gridwhistle_open_matters",
-    "gridwhistle_unaccepted_matters",
-    "gridwhistle_oldest_open_matter_age_seconds",
-    "gridwhistle_sla_breaches_total",
-    "gridwhistle_returns_total",
-    "gridwhistle_matters_reported_total",
-    "gridwhistle_matters_closed_total",
-    "gridwhistle_closure_ratio",
-)
-"""Read from MongoDB by stats: every replica exports the same value (services/stats/metrics.py)."""
 
 
 def unsafe_uses(expr: str) -> list[str]:
