@@ -8,6 +8,7 @@ here; none spells a queue or exchange as a literal.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -130,6 +131,29 @@ DISPATCH_COMMANDS = _spec("dispatch.commands", COMMANDS, "#", purpose="all comma
 STATS_EVENTS = _spec("stats.events", EVENTS, "#", purpose="every event -> stats")
 
 SERVICE_QUEUES: tuple[QueueSpec, ...] = (INTAKE_REPORTS, DISPATCH_EVENTS, DISPATCH_COMMANDS, STATS_EVENTS)
+
+
+def department_user(department_id: str) -> str:
+    """The broker user of one department (its app or bot): ``dept-<department_id>``."""
+    return f"dept-{department_id}"
+
+
+def department_permissions(department_id: str) -> dict[str, str]:
+    """What a department's client needs on the broker, and nothing of another department.
+
+    Its client declares its own queue and ``.dead`` twin (configure), binds them to ``gw.dispatch``
+    / ``gw.dead`` (write on the queues, read on the exchanges), declares the exchanges it names
+    (configure: a redeclare with the same arguments changes nothing), consumes its queue (read)
+    and sends commands (write on ``gw.commands``). Declaring a queue with a dead-letter exchange
+    needs write on ``gw.dead``.
+    """
+    own = re.escape(department_queue(department_id).name)
+    exchanges = "|".join(re.escape(e.name) for e in EXCHANGES)
+    return {
+        "configure": rf"^({own}|{own}\.dead|{exchanges})$",
+        "write": rf"^({own}|{own}\.dead|{re.escape(COMMANDS.name)}|{re.escape(DEAD.name)})$",
+        "read": rf"^({own}|{own}\.dead|{re.escape(DISPATCH.name)}|{re.escape(DEAD.name)})$",
+    }
 
 
 def department_queue(department_id: str) -> QueueSpec:

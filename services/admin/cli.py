@@ -235,16 +235,10 @@ def users_provision(
                 await api.set_permissions(user, **perms)
                 created.append((user, password))
             for dept in department or []:
-                user = f"dept-{dept}"
+                user = topology.department_user(dept)
                 password = secrets.token_urlsafe(18)
                 await api.put_user(user, password)
-                escaped = dept.replace(".", r"\.")
-                await api.set_permissions(
-                    user,
-                    configure=rf"^dept\.{escaped}$",
-                    write=r"^gw\.commands$",
-                    read=rf"^(dept\.{escaped}|gw\.dispatch)$",
-                )
+                await api.set_permissions(user, **topology.department_permissions(dept))
                 created.append((user, password))
         return created
 
