@@ -1,13 +1,18 @@
-"""HTTP pieces every service serves the same way: ``/healthz``, ``/metrics`` and the server."""
+"""HTTP pieces every service serves the same way: ``/healthz``, ``/metrics``, a latency histogram."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HealthCheck = Callable[[], Awaitable[bool]]
 HEALTH_CHECK_TIMEOUT = 3.0
@@ -45,3 +50,49 @@ def ops_router(
         return Response(generate_latest(metrics_registry), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+UNMATCHED = "unmatched"
+"""``route`` of a request no route matched (404s for random paths stay one series)."""
+
+
+class HttpMetricsMiddleware:
+    """``gridwhistle_http_request_duration_seconds{service,method,route,status}``, per replica.
+
+    A plain ASGI middleware (no per-request task or body buffering). ``route`` is the matched
+    route's template (``/v1/matters/{matter_id}``), never the raw path, so labels stay bounded.
+    """
+
+    def __init__(self, app: ASGIApp, *, service: str, registry: CollectorRegistry) -> None:
+        self.app = app
+        self.service = service
+        self.duration = Histogram(
+            "gridwhistle_http_request_duration_seconds",
+            "HTTP requests by route template and status, seconds until the response was sent (per replica)",
+            ["service", "method", "route", "status"],
+            buckets=HTTP_BUCKETS,
+            registry=registry,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # an exception before the response started is what the client sees as 500
+
+        async def send_and_time(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_time)
+        finally:
+            route: Any = scope.get("route")
+            template = getattr(route, "path", None) or UNMATCHED
+            self.duration.labels(self.service, scope["method"], template, str(status)).observe(
+                time.perf_counter() - started
+            )

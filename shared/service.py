@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from shared.broker import make_broker
-from shared.http import HealthCheck, ops_router
+from shared.http import HealthCheck, HttpMetricsMiddleware, ops_router
 from shared.logging import configure_logging
 from shared.mongo import MongoDoc, make_mongo_client
 from shared.registry import Registry, load_registry
@@ -137,6 +137,7 @@ def create_service_app(
 
     app = FastAPI(title=title, lifespan=lifespan)
     app.state.runtime = runtime
+    app.add_middleware(HttpMetricsMiddleware, service=runtime.service, registry=runtime.metrics)
     app.include_router(ops_router(runtime.service, runtime.metrics, runtime.health_checks))
     return app
 

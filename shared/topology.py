@@ -8,6 +8,7 @@ here; none spells a queue or exchange as a literal.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -140,6 +141,20 @@ DISPATCH_COMMANDS = _spec("dispatch.commands", COMMANDS, "#", purpose="all comma
 STATS_EVENTS = _spec("stats.events", EVENTS, "#", purpose="every event -> stats")
 
 SERVICE_QUEUES: tuple[QueueSpec, ...] = (INTAKE_REPORTS, DISPATCH_EVENTS, DISPATCH_COMMANDS, STATS_EVENTS)
+
+
+def department_user(department_id: str) -> str:
+    """The broker user of one department (its app or bot): ``dept-<department_id>``."""
+    return f"dept-{department_id}"
+
+
+def department_permissions(department_id: str) -> dict[str, str]:
+    """A department reads its own work queue and sends commands; nothing else. No configure rights
+    at all: it can neither declare, rebind nor delete a queue — the services declare every queue
+    at start, and the department client consumes passively and publishes to the existing
+    exchange. (Purging is a *read* operation in RabbitMQ: whoever may consume a queue may empty it.)"""
+    own = re.escape(department_queue(department_id).name)
+    return {"configure": "^$", "write": rf"^{re.escape(COMMANDS.name)}$", "read": rf"^{own}$"}
 
 
 def department_queue(department_id: str) -> QueueSpec:

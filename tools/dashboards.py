@@ -10,7 +10,14 @@ Prometheus scraping the running services. Panels listed in ``MAY_BE_EMPTY`` show
 healthy run need not produce (SLA breaches, handler exceptions...); every other panel must
 have data under simulated load.
 
-Written by hand rather than with a dashboard SDK: four dashboards of plain timeseries/stat
+Every panel reads the datasource chosen in the ``datasource`` variable (no hard-coded uid: the
+provisioned Prometheus is only the default). Replica-safe: the database-wide figures of stats
+(``gridwhistle_open_matters``, ``..._matters_reported_total``, ...) are exported identically
+by every stats replica, so panels collapse replicas with ``max by (<the figure's labels>)``
+before summing (``db()`` below); per-process figures (FastStream, HTTP, events applied) are
+summed over replicas, and panels showing one line per replica say "per replica".
+
+Written by hand rather than with a dashboard SDK: five dashboards of plain timeseries/stat
 panels need a few dataclasses, not a dependency.
 """
 
@@ -25,7 +32,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD_DIR = ROOT / "deploy" / "grafana" / "dashboards"
-DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+DEFAULT_DATASOURCE = "prometheus"
+"""uid of the provisioned Prometheus (deploy/grafana/provisioning/datasources): the variable's default."""
 SCHEMA_VERSION = 39
 GRID_WIDTH = 24
 
@@ -117,6 +126,45 @@ class Variable:
         }
 
 
+DATABASE_WIDE = (
+    "gridwhistle_open_matters",
+    "gridwhistle_unaccepted_matters",
+    "gridwhistle_oldest_open_matter_age_seconds",
+    "gridwhistle_sla_breaches_total",
+    "gridwhistle_returns_total",
+    "gridwhistle_matters_reported_total",
+    "gridwhistle_matters_closed_total",
+    "gridwhistle_closure_ratio",
+)
+"""Read from MongoDB by stats: every replica exports the same value (services/stats/metrics.py)."""
+
+
+def datasource_variable() -> dict[str, Any]:
+    return {
+        "name": "datasource",
+        "label": "Prometheus",
+        "type": "datasource",
+        "query": "prometheus",
+        "refresh": 1,
+        "hide": 0,
+        "current": {"selected": False, "text": "Prometheus", "value": DEFAULT_DATASOURCE},
+    }
+
+
+def db(aggregate: str, metric: str, keep: str, selector: str = "", *, fn: str = "", window: str = "") -> str:
+    """A database-wide figure of stats, replica-safe: ``max by (keep)`` over replicas, then ``aggregate``.
+
+    ``db("sum by (town)", "gridwhistle_open_matters", "town, department, lateness", sel)`` ->
+    ``sum by (town) (max by (town, department, lateness) (gridwhistle_open_matters{sel}))``.
+    ``fn``/``window`` wrap the series (``rate``/``increase`` over ``[window]``) before the max.
+    """
+    series = f"{metric}{{{selector}}}" if selector else metric
+    if fn:
+        series = f"{fn}({series}[{window}])"
+    inner = f"max by ({keep}) ({series})"
+    return f"{aggregate} ({inner})" if aggregate else inner
+
+
 @dataclass(frozen=True)
 class Dashboard:
     uid: str
@@ -152,7 +200,7 @@ class Dashboard:
             "schemaVersion": SCHEMA_VERSION,
             "version": 1,
             "links": [{"type": "dashboards", "tags": ["gridwhistle"], "asDropdown": True, "title": "Gridwhistle"}],
-            "templating": {"list": [v.to_json() for v in self.variables]},
+            "templating": {"list": [datasource_variable(), *(v.to_json() for v in self.variables)]},
             "annotations": {"list": []},
             "panels": laid_out,
         }
@@ -162,10 +210,15 @@ TOWN = Variable("town", "Town", "label_values(gridwhistle_matters_reported_total
 DEPARTMENT = Variable("department", "Department", 'label_values(gridwhistle_open_matters{town=~"$town"}, department)')
 GRID_TIERS = "micro_grid|grid_member|grid_leader"
 NO_BREACH = "no matter missed a deadline in the window"
+BY_CATEGORY = "town, category"
+BY_DEPARTMENT = "town, department"
+BY_LATENESS = "town, department, lateness"
+BY_DEADLINE = "town, department, deadline"
 
 
 def county_overview() -> Dashboard:
     sel = 'town=~"$town"'
+    reported, closed = "gridwhistle_matters_reported_total", "gridwhistle_matters_closed_total"
     return Dashboard(
         uid="gw-county-overview",
         title="Gridwhistle / County overview",
@@ -174,7 +227,7 @@ def county_overview() -> Dashboard:
         panels=(
             Panel(
                 "Matters reported per second",
-                (Query(f"sum(rate(gridwhistle_matters_reported_total{{{sel}}}[5m]))"),),
+                (Query(db("sum", reported, BY_CATEGORY, sel, fn="rate", window="5m")),),
                 kind="stat",
                 unit="reqps",
                 width=6,
@@ -182,7 +235,7 @@ def county_overview() -> Dashboard:
             ),
             Panel(
                 "Matters closed per second",
-                (Query(f"sum(rate(gridwhistle_matters_closed_total{{{sel}}}[5m]))"),),
+                (Query(db("sum", closed, BY_CATEGORY, sel, fn="rate", window="5m")),),
                 kind="stat",
                 unit="reqps",
                 width=6,
@@ -192,8 +245,7 @@ def county_overview() -> Dashboard:
                 "Closure rate (closed / reported)",
                 (
                     Query(
-                        f"sum(gridwhistle_matters_closed_total{{{sel}}})"
-                        f" / clamp_min(sum(gridwhistle_matters_reported_total{{{sel}}}), 1)"
+                        f"{db('sum', closed, BY_CATEGORY, sel)} / clamp_min({db('sum', reported, BY_CATEGORY, sel)}, 1)"
                     ),
                 ),
                 kind="stat",
@@ -203,37 +255,37 @@ def county_overview() -> Dashboard:
             ),
             Panel(
                 "Open matters",
-                (Query(f"sum(gridwhistle_open_matters{{{sel}}})"),),
+                (Query(db("sum", "gridwhistle_open_matters", BY_LATENESS, sel)),),
                 kind="stat",
                 width=6,
                 height=5,
             ),
             Panel(
                 "Matters reported per second by town",
-                (Query(f"sum by (town) (rate(gridwhistle_matters_reported_total{{{sel}}}[5m]))", "{{town}}"),),
+                (Query(db("sum by (town)", reported, BY_CATEGORY, sel, fn="rate", window="5m"), "{{town}}"),),
                 unit="reqps",
             ),
             Panel(
                 "Matters closed per second by town",
-                (Query(f"sum by (town) (rate(gridwhistle_matters_closed_total{{{sel}}}[5m]))", "{{town}}"),),
+                (Query(db("sum by (town)", closed, BY_CATEGORY, sel, fn="rate", window="5m"), "{{town}}"),),
                 unit="reqps",
             ),
             Panel(
                 "Closure rate by town",
-                (Query(f"gridwhistle_closure_ratio{{{sel}}}", "{{town}}"),),
+                (Query(db("", "gridwhistle_closure_ratio", "town", sel), "{{town}}"),),
                 kind="bargauge",
                 unit="percentunit",
             ),
             Panel(
                 "Open backlog by town",
-                (Query(f"sum by (town) (gridwhistle_open_matters{{{sel}}})", "{{town}}"),),
+                (Query(db("sum by (town)", "gridwhistle_open_matters", BY_LATENESS, sel), "{{town}}"),),
                 kind="bargauge",
             ),
             Panel(
                 "Matters reported in the last hour by category",
                 (
                     Query(
-                        f"sum by (category) (increase(gridwhistle_matters_reported_total{{{sel}}}[1h]))",
+                        db("sum by (category)", reported, BY_CATEGORY, sel, fn="increase", window="1h"),
                         "{{category}}",
                     ),
                 ),
@@ -241,7 +293,19 @@ def county_overview() -> Dashboard:
             ),
             Panel(
                 "SLA breaches in the last hour by town",
-                (Query(f"sum by (town) (increase(gridwhistle_sla_breaches_total{{{sel}}}[1h]))", "{{town}}"),),
+                (
+                    Query(
+                        db(
+                            "sum by (town)",
+                            "gridwhistle_sla_breaches_total",
+                            BY_DEADLINE,
+                            sel,
+                            fn="increase",
+                            window="1h",
+                        ),
+                        "{{town}}",
+                    ),
+                ),
                 kind="bargauge",
                 may_be_empty=NO_BREACH,
             ),
@@ -255,29 +319,34 @@ def department_backlog() -> Dashboard:
     return Dashboard(
         uid="gw-department-backlog",
         title="Gridwhistle / Department backlog",
-        description="Per department: queue depth, open matters by lateness, oldest open matter, returns.",
+        description="Per department: queue depth, open and unaccepted matters, oldest open matter, returns.",
         variables=(TOWN, DEPARTMENT),
         panels=(
             Panel(
                 "Department queue depth (ready / unacked)",
                 (
-                    Query(
-                        'sum by (department, state) (gridwhistle_department_queue_messages{department=~"$department"})',
-                        "{{department}} {{state}}",
-                    ),
+                    Query(f"max by (queue) (rabbitmq_queue_messages_ready{{{queue}}})", "{{queue}} ready"),
+                    Query(f"max by (queue) (rabbitmq_queue_messages_unacked{{{queue}}})", "{{queue}} unacked"),
                 ),
+                description="RabbitMQ's own per-queue metrics (rabbitmq_prometheus, /metrics/per-object).",
             ),
             Panel(
-                "Broker: messages ready in department queues",
-                (Query(f"sum by (queue) (rabbitmq_queue_messages_ready{{{queue}}})", "{{queue}}"),),
+                "Unaccepted matters by department",
+                (
+                    Query(
+                        db("sum by (department)", "gridwhistle_unaccepted_matters", BY_DEPARTMENT, sel),
+                        "{{department}}",
+                    ),
+                ),
+                description="Dispatched to the department in the current round and not accepted yet.",
             ),
             Panel(
                 "Open matters by lateness",
-                (Query(f"sum by (lateness) (gridwhistle_open_matters{{{sel}}})", "{{lateness}}"),),
+                (Query(db("sum by (lateness)", "gridwhistle_open_matters", BY_LATENESS, sel), "{{lateness}}"),),
             ),
             Panel(
                 "Open matters by department",
-                (Query(f"sum by (department) (gridwhistle_open_matters{{{sel}}})", "{{department}}"),),
+                (Query(db("sum by (department)", "gridwhistle_open_matters", BY_LATENESS, sel), "{{department}}"),),
                 kind="bargauge",
             ),
             Panel(
@@ -293,7 +362,19 @@ def department_backlog() -> Dashboard:
             ),
             Panel(
                 "Returns in the last hour",
-                (Query(f"sum by (department) (increase(gridwhistle_returns_total{{{sel}}}[1h]))", "{{department}}"),),
+                (
+                    Query(
+                        db(
+                            "sum by (department)",
+                            "gridwhistle_returns_total",
+                            BY_DEPARTMENT,
+                            sel,
+                            fn="increase",
+                            window="1h",
+                        ),
+                        "{{department}}",
+                    ),
+                ),
                 kind="bargauge",
             ),
             Panel(
@@ -306,7 +387,14 @@ def department_backlog() -> Dashboard:
                 "SLA breaches in the last hour by deadline",
                 (
                     Query(
-                        f"sum by (department, deadline) (increase(gridwhistle_sla_breaches_total{{{sel}}}[1h]))",
+                        db(
+                            "sum by (department, deadline)",
+                            "gridwhistle_sla_breaches_total",
+                            BY_DEADLINE,
+                            sel,
+                            fn="increase",
+                            window="1h",
+                        ),
                         "{{department}} {{deadline}}",
                     ),
                 ),
@@ -353,13 +441,13 @@ def grid_view() -> Dashboard:
             ),
             Panel(
                 "Grid staff queue (ready)",
-                (Query('sum by (queue) (rabbitmq_queue_messages_ready{queue=~"grid[.]($town)"})', "{{queue}}"),),
+                (Query('max by (queue) (rabbitmq_queue_messages_ready{queue=~"grid[.]($town)"})', "{{queue}}"),),
             ),
             Panel(
                 "Supervision queue (ready)",
                 (
                     Query(
-                        'sum by (queue) (rabbitmq_queue_messages_ready{queue=~"supervision[.]($town)"})',
+                        'max by (queue) (rabbitmq_queue_messages_ready{queue=~"supervision[.]($town)"})',
                         "{{queue}}",
                     ),
                 ),
@@ -489,35 +577,151 @@ def transport_health() -> Dashboard:
                 unit="reqps",
             ),
             Panel(
-                "Stats can read broker queue depths",
-                (Query("min(gridwhistle_broker_stats_up)", "up"),),
-                kind="stat",
+                "Stats read-model snapshot up (per replica)",
+                (Query("min by (instance) (gridwhistle_read_model_snapshot_up)", "{{instance}}"),),
+                kind="bargauge",
+                description="One bar per stats replica: 0 when its last MongoDB snapshot read failed.",
             ),
             Panel(
-                "RabbitMQ: ready messages, top 10 queues",
-                (Query('topk(10, sum by (queue) (rabbitmq_queue_messages_ready{queue!=""}))', "{{queue}}"),),
+                "HTTP request duration p95 by service",
+                (
+                    Query(
+                        "histogram_quantile(0.95, sum by (service, le) "
+                        "(rate(gridwhistle_http_request_duration_seconds_bucket[5m])))",
+                        "{{service}}",
+                    ),
+                ),
+                unit="s",
             ),
             Panel(
-                "RabbitMQ: unacknowledged messages, top 10 queues",
-                (Query('topk(10, sum by (queue) (rabbitmq_queue_messages_unacked{queue!=""}))', "{{queue}}"),),
+                "HTTP requests per second by service and status",
+                (
+                    Query(
+                        "sum by (service, status) (rate(gridwhistle_http_request_duration_seconds_count[5m]))",
+                        "{{service}} {{status}}",
+                    ),
+                ),
+                unit="reqps",
             ),
             Panel(
                 "Dead-letter queues",
-                (Query('sum by (queue) (rabbitmq_queue_messages_ready{queue=~".+[.]dead"})', "{{queue}}"),),
+                (Query('max by (queue) (rabbitmq_queue_messages_ready{queue=~".+[.]dead"})', "{{queue}}"),),
+                description="Queue-level broker figures are on the RabbitMQ overview dashboard.",
+            ),
+        ),
+    )
+
+
+def rabbitmq_overview() -> Dashboard:
+    """What an operator looks at on the broker: queues, rates, unroutable, connections, alarms."""
+    per_queue = 'queue=~"$queue"'
+    return Dashboard(
+        uid="gw-rabbitmq-overview",
+        title="Gridwhistle / RabbitMQ overview",
+        description="RabbitMQ's own metrics (rabbitmq_prometheus): queue depth and rates, unroutable, "
+        "connections, memory and disk alarms. One line per node where the figure is per node.",
+        variables=(Variable("queue", "Queue", 'label_values(rabbitmq_queue_messages_ready{queue!=""}, queue)'),),
+        panels=(
+            Panel(
+                "Alarms (memory, disk, file descriptors)",
+                (
+                    Query("max by (instance) (rabbitmq_alarms_memory_used_watermark)", "memory {{instance}}"),
+                    Query("max by (instance) (rabbitmq_alarms_free_disk_space_watermark)", "disk {{instance}}"),
+                    Query("max by (instance) (rabbitmq_alarms_file_descriptor_limit)", "fd {{instance}}"),
+                ),
+                kind="stat",
+                width=24,
+                height=4,
+                description="1 = the alarm is raised: publishers on every connection are blocked.",
             ),
             Panel(
-                "RabbitMQ connections and channels",
+                "Ready messages, top 15 queues",
+                (Query(f"topk(15, max by (queue) (rabbitmq_queue_messages_ready{{{per_queue}}}))", "{{queue}}"),),
+            ),
+            Panel(
+                "Unacknowledged messages, top 15 queues",
+                (Query(f"topk(15, max by (queue) (rabbitmq_queue_messages_unacked{{{per_queue}}}))", "{{queue}}"),),
+            ),
+            Panel(
+                "Messages published into queues per second, top 15",
                 (
-                    Query('sum(rabbitmq_connections{job="rabbitmq"})', "connections"),
-                    Query('sum(rabbitmq_channels{job="rabbitmq"})', "channels"),
+                    Query(
+                        f"topk(15, max by (queue) (rate(rabbitmq_queue_messages_published_total{{{per_queue}}}[5m])))",
+                        "{{queue}}",
+                    ),
                 ),
+                unit="reqps",
+            ),
+            Panel(
+                "Publish, deliver, acknowledge, redeliver per second",
+                (
+                    Query('sum(rate(rabbitmq_channel_messages_published_total{job="rabbitmq"}[5m]))', "published"),
+                    Query('sum(rate(rabbitmq_channel_messages_delivered_ack_total{job="rabbitmq"}[5m]))', "delivered"),
+                    Query('sum(rate(rabbitmq_channel_messages_acked_total{job="rabbitmq"}[5m]))', "acked"),
+                    Query('sum(rate(rabbitmq_channel_messages_redelivered_total{job="rabbitmq"}[5m]))', "redelivered"),
+                ),
+                unit="reqps",
+            ),
+            Panel(
+                "Unroutable messages per second (returned / dropped)",
+                (
+                    Query(
+                        'sum(rate(rabbitmq_channel_messages_unroutable_returned_total{job="rabbitmq"}[5m]))',
+                        "returned",
+                    ),
+                    Query(
+                        'sum(rate(rabbitmq_channel_messages_unroutable_dropped_total{job="rabbitmq"}[5m]))',
+                        "dropped",
+                    ),
+                ),
+                unit="reqps",
+                description="Our publishers use mandatory: an unroutable message is returned and counted as an error.",
+            ),
+            Panel(
+                "Connections, channels and consumers",
+                (
+                    Query('sum by (instance) (rabbitmq_connections{job="rabbitmq"})', "connections {{instance}}"),
+                    Query('sum by (instance) (rabbitmq_channels{job="rabbitmq"})', "channels {{instance}}"),
+                    Query('sum by (instance) (rabbitmq_consumers{job="rabbitmq"})', "consumers {{instance}}"),
+                ),
+            ),
+            Panel(
+                "Consumers per queue (work queues)",
+                (Query(f'max by (queue) (rabbitmq_queue_consumers{{{per_queue}, queue!~".+[.]dead"}})', "{{queue}}"),),
+                kind="bargauge",
+            ),
+            Panel(
+                "Memory used / high watermark",
+                (
+                    Query(
+                        'max by (instance) (rabbitmq_process_resident_memory_bytes{job="rabbitmq"})',
+                        "used {{instance}}",
+                    ),
+                    Query(
+                        'max by (instance) (rabbitmq_resident_memory_limit_bytes{job="rabbitmq"})', "limit {{instance}}"
+                    ),
+                ),
+                unit="bytes",
+            ),
+            Panel(
+                "Free disk / disk alarm limit",
+                (
+                    Query(
+                        'max by (instance) (rabbitmq_disk_space_available_bytes{job="rabbitmq"})', "free {{instance}}"
+                    ),
+                    Query(
+                        'max by (instance) (rabbitmq_disk_space_available_limit_bytes{job="rabbitmq"})',
+                        "limit {{instance}}",
+                    ),
+                ),
+                unit="bytes",
             ),
         ),
     )
 
 
 def dashboards() -> tuple[Dashboard, ...]:
-    return (county_overview(), department_backlog(), grid_view(), transport_health())
+    return (county_overview(), department_backlog(), grid_view(), transport_health(), rabbitmq_overview())
 
 
 def render(dashboard: Dashboard) -> str:

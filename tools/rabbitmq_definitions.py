@@ -21,7 +21,7 @@ from typing import Any
 
 from shared.registry import load_registry
 from shared.settings import GwSettings
-from shared.topology import DELIVERY_LIMIT, Topology, topology_for
+from shared.topology import DELIVERY_LIMIT, Topology, department_permissions, department_user, topology_for
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = (
@@ -29,7 +29,10 @@ TARGETS = (
     ROOT / "deploy" / "k8s" / "base" / "rabbitmq" / "definitions.json",
 )
 VHOST = "/"
-USERS = (("gridwhistle", ""), ("gridwhistle-department", ""), ("monitoring", "monitoring"))
+BOT_DEPARTMENT = "changjia.comprehensive_governance"
+"""The department the compose/k8s department bot works for: the one department user defined here.
+Real departments get theirs with ``gridwhistle users provision --department <id>`` (same permissions)."""
+USERS = (("gridwhistle", ""), (department_user(BOT_DEPARTMENT), ""), ("monitoring", "monitoring"))
 
 
 def definitions(topology: Topology) -> dict[str, Any]:
@@ -83,14 +86,8 @@ def definitions(topology: Topology) -> dict[str, Any]:
                 "write": ".*",
                 "read": ".*",
             },
-            # departments read their own queue and send commands; they declare nothing
-            {
-                "user": "gridwhistle-department",
-                "vhost": VHOST,
-                "configure": "^$",
-                "write": "^gw\\.commands$",
-                "read": "^(dept|grid|supervision)\\.",
-            },
+            # a department declares and reads its own queue only, and sends commands
+            {"user": department_user(BOT_DEPARTMENT), "vhost": VHOST, **department_permissions(BOT_DEPARTMENT)},
             {"user": "monitoring", "vhost": VHOST, "configure": "^$", "write": "^$", "read": "^$"},
         ],
         "exchanges": exchanges,

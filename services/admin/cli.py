@@ -215,14 +215,6 @@ SERVICE_PERMISSIONS: dict[str, dict[str, str]] = {
 }
 
 
-def department_permissions(department_id: str) -> dict[str, str]:
-    """A department reads its own work queue and publishes commands; nothing else. No configure
-    rights at all: it cannot declare, rebind or delete a queue (the services own the topology).
-    (Purging is a *read* operation in RabbitMQ: whoever may consume a queue may empty it.)"""
-    escaped = department_id.replace(".", r"\.")
-    return {"configure": "^$", "write": r"^gw\.commands$", "read": rf"^dept\.{escaped}$"}
-
-
 @users_app.command("provision")
 def users_provision(
     department: Annotated[
@@ -243,10 +235,10 @@ def users_provision(
                 await api.set_permissions(user, **perms)
                 created.append((user, password))
             for dept in department or []:
-                user = f"dept-{dept}"
+                user = topology.department_user(dept)
                 password = secrets.token_urlsafe(18)
                 await api.put_user(user, password)
-                await api.set_permissions(user, **department_permissions(dept))
+                await api.set_permissions(user, **topology.department_permissions(dept))
                 created.append((user, password))
         return created
 

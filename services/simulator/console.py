@@ -42,6 +42,9 @@ class Endpoints:
     stats: str
     prometheus: str
     rabbitmq_ui: str
+    alertmanager: str = ""
+    alert_inbox: str = ""
+    """Where Alertmanager's webhooks land (tools/alert_inbox.py; its log: .state/logs/alert-inbox.log)."""
 
 
 @dataclass
@@ -223,7 +226,8 @@ def render(state: ConsoleState) -> Group:
     parts.append(
         Text(
             f"metrics: {e.intake}/metrics {e.dispatch}/metrics {e.stats}/metrics   stats API: {e.stats}/v1/backlog   "
-            f"Prometheus: {e.prometheus}   RabbitMQ: {e.rabbitmq_ui}   — Ctrl-C stops everything",
+            f"Prometheus: {e.prometheus}   Alertmanager: {e.alertmanager} (alerts: {e.alert_inbox})   "
+            f"RabbitMQ: {e.rabbitmq_ui}   — Ctrl-C stops everything",
             style="dim",
         )
     )

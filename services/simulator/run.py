@@ -32,7 +32,16 @@ from services.simulator.processes import ManagedProcess, python_module, service_
 from services.simulator.scenario import Scenario, ScenarioError, load_scenario
 from services.stats.config import StatsSettings
 from shared.settings import GwSettings
-from tools.stack.model import PROMETHEUS_ADDRESS, Action, StackError, StackUpError, format_address
+from tools.stack.model import (
+    ALERT_INBOX,
+    ALERT_INBOX_ADDRESS,
+    ALERTMANAGER_ADDRESS,
+    PROMETHEUS_ADDRESS,
+    Action,
+    StackError,
+    StackUpError,
+    format_address,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -154,12 +163,16 @@ class LocalRun:
             raise
         self.started_stack = _started_by_us(results)
         prometheus = results["prometheus"].address if "prometheus" in results else format_address(*PROMETHEUS_ADDRESS)
+        alertmanager = results["alertmanager"].address if "alertmanager" in results else None
+        inbox = results[ALERT_INBOX].address if ALERT_INBOX in results else None
         self.endpoints = Endpoints(
             intake=_local_url(self.ports["intake"]),
             dispatch=_local_url(self.ports["dispatch"]),
             stats=_local_url(self.ports["stats"]),
             prometheus=f"http://{prometheus}",
             rabbitmq_ui=_management_ui(self.settings),
+            alertmanager=f"http://{alertmanager or format_address(*ALERTMANAGER_ADDRESS)}",
+            alert_inbox=f"http://{inbox or format_address(*ALERT_INBOX_ADDRESS)}/alerts",
         )
 
     def start_services(self) -> None:

@@ -41,10 +41,8 @@ def create_app(settings: StatsSettings, *, registry: Registry | None = None) -> 
     refresher = MetricsRefresher(
         db=runtime.db,
         registry=runtime.registry,
-        settings=settings,
         metrics=runtime.metrics,
         interval=settings.stats_refresh_seconds,
-        timeout=settings.stats_management_timeout,
     )
 
     async def on_started(rt: ServiceRuntime) -> None:

@@ -27,9 +27,6 @@ class StatsSettings(GwSettings):
     stats_batch_max: int = Field(
         128, ge=1, le=1000, description="Most events applied in one transaction (a quiet queue gives batches of one)"
     )
-    stats_management_timeout: float = Field(
-        2.0, gt=0, le=30, description="Timeout of one RabbitMQ management API read (queue depths)"
-    )
 
     @field_validator("stats_timezone")
     @classmethod

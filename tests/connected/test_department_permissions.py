@@ -3,6 +3,7 @@ and the broker refuses the rest (real AMQP connections with the provisioned perm
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -12,13 +13,21 @@ import aio_pika
 import pytest
 from aiormq.exceptions import ChannelAccessRefused
 
-from services.admin.cli import department_permissions
 from services.department.client import DepartmentClient
-from shared.broker import make_broker
+from shared.broker import make_broker, publish_confirmed
+from shared.domain import Priority, Tier
 from shared.management import ManagementApi
 from shared.settings import GwSettings
-from shared.topology import declare_topology, department_queue, topology_for
+from shared.topology import (
+    DISPATCH,
+    declare_topology,
+    department_permissions,
+    department_queue,
+    dispatch_routing_key,
+    topology_for,
+)
 from tests import factories
+from tests.connected.test_stats_backlog import Matter
 
 pytestmark = pytest.mark.connected
 
@@ -76,10 +85,26 @@ async def test_a_department_consumes_its_own_queue_and_sends_commands(
     client.subscribe()
     await broker.connect()
     await broker.start()  # a passive declare of dept.<id>: no configure rights needed
+    admin = make_broker(settings, service="test-dispatch-side")
+    await admin.connect()
     try:
-        command = factories.command("accept_matter", uuid.uuid4(), CIVIL, 1)
-        await client._send(command)  # confirmed by the broker on gw.commands
+        matter = Matter()
+        matter.reported()
+        dispatched = matter.dispatched(CIVIL)
+        await publish_confirmed(  # what dispatch routes to the department's queue
+            admin,
+            dispatched.model_dump(mode="json"),
+            exchange=DISPATCH,
+            routing_key=dispatch_routing_key("changjia", Tier.DEPARTMENT, CIVIL, Priority.P2),
+        )
+        for _ in range(100):
+            if dispatched.matter_id in client.items:
+                break
+            await asyncio.sleep(0.05)
+        assert client.items[dispatched.matter_id].role == "lead"
+        await client.accept(dispatched.matter_id)  # confirmed by the broker on gw.commands
     finally:
+        await admin.stop()
         await broker.stop()
 
 

@@ -152,3 +152,16 @@ def test_county_overlay_runs_the_whole_county_on_clusters(kustomize: Path) -> No
     assert by_kind(county, "RabbitmqCluster")["rabbitmq"]["spec"]["replicas"] == 3
     assert by_kind(county, "MongoDBCommunity")["mongodb"]["spec"]["members"] == 3
     assert all(d["metadata"].get("namespace") == "gridwhistle" for d in county if d["kind"] != "Namespace")
+
+
+def test_every_dashboard_ships_as_a_configmap_for_the_grafana_sidecar(kustomize: Path) -> None:
+    from tools import dashboards
+
+    for path in (K8S / "base", K8S / "overlays" / "county"):
+        maps = {d["metadata"]["name"].rsplit("-", 1)[0]: d for d in render(kustomize, path) if d["kind"] == "ConfigMap"}
+        board = maps["gridwhistle-grafana-dashboards"]
+        assert board["metadata"]["labels"]["grafana_dashboard"] == "1"
+        assert set(board["data"]) == {d.filename for d in dashboards.dashboards()}
+        for name, text in board["data"].items():
+            assert text == (dashboards.DASHBOARD_DIR / name).read_text(encoding="utf-8")
+        assert maps["gridwhistle-grafana-datasource"]["metadata"]["labels"]["grafana_datasource"] == "1"

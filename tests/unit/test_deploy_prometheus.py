@@ -91,3 +91,38 @@ def test_gridwhistle_jobs_carry_the_cardinality_backstop(config: str) -> None:
     assert jobs["rabbitmq-per-object"]["metrics_path"] == "/metrics/per-object"
     for name in ("gridwhistle-intake", "gridwhistle-dispatch", "gridwhistle-stats"):
         assert jobs[name]["metric_relabel_configs"] == RELABEL_BACKSTOP, name
+
+
+def alert_rules() -> dict[str, dict[str, object]]:
+    return {
+        rule["alert"]: rule
+        for path in (PROM_DIR / "alerts").glob("*.yml")
+        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+
+
+def test_every_alert_links_its_runbook_and_every_runbook_has_an_alert() -> None:
+    rules = alert_rules()
+    runbooks = ROOT / "docs" / "runbooks"
+    for name, rule in rules.items():
+        annotations = rule["annotations"]
+        assert isinstance(annotations, dict)
+        assert annotations["runbook_url"] == f"docs/runbooks/{name}.md", name
+        page = (ROOT / annotations["runbook_url"]).read_text(encoding="utf-8")
+        for heading in ("## What it means", "## How to look", "## What to do"):
+            assert heading in page, (name, heading)
+    pages = {p.stem for p in runbooks.glob("*.md")} - {"README"}
+    assert pages == set(rules)
+
+
+def test_every_alert_names_the_service_whose_metrics_it_reads() -> None:
+    """Alertmanager inhibits a service's alerts while GridwhistleServiceDown{service=...} fires."""
+    for name, rule in alert_rules().items():
+        labels = rule["labels"]
+        assert isinstance(labels, dict)
+        if name == "GridwhistleServiceDown":
+            assert '"service"' in str(rule["expr"])
+        elif name != "GridwhistleServiceMissing":
+            assert labels.get("service") in {"stats", "dispatch", "intake", "rabbitmq"}, name

@@ -111,6 +111,8 @@ def test_default_urls_are_local(tmp_path: Path) -> None:
         "127.0.0.1:5672",
         "127.0.0.1:27017",
         "127.0.0.1:9090",
+        "127.0.0.1:9095",
+        "127.0.0.1:9093",
     ]
     assert all(c.is_local() for c in comps.values())
 
@@ -128,7 +130,7 @@ def test_select_only_accepts_commas_repeats_and_aliases_in_start_order() -> None
 
 
 def test_select_without() -> None:
-    assert select_components(without=["prometheus"]) == ("rabbitmq", "mongo")
+    assert select_components(without=["prometheus"]) == ("rabbitmq", "mongo", "alertmanager")
     assert select_components(["rabbitmq,mongo"], ["mongo"]) == ("rabbitmq",)
 
 
@@ -302,7 +304,24 @@ def test_selection_of_the_stack(tmp_path: Path) -> None:
         "rabbitmq",
         "mongo",
         "prometheus",
+        "alert-inbox",
+        "alertmanager",
     ]
+
+
+def test_alertmanager_runs_single_node_on_loopback_with_its_inbox(tmp_path: Path) -> None:
+    comps = _comps(tmp_path)
+    argv = comps["alertmanager"].command()
+    assert argv[0].endswith("prometheus-alertmanager")
+    assert f"--config.file={PROJECT_ROOT / 'deploy' / 'alertmanager' / 'alertmanager.yml'}" in argv
+    assert f"--storage.path={tmp_path / 'alertmanager'}" in argv
+    assert "--web.listen-address=127.0.0.1:9093" in argv
+    assert "--cluster.listen-address=" in argv  # no HA gossip port on 0.0.0.0
+    assert [c.name for c in comps["alertmanager"].dependencies()] == ["alert-inbox"]
+    inbox = comps["alert-inbox"].command()
+    assert inbox[1] == str(PROJECT_ROOT / "tools" / "alert_inbox.py")
+    assert inbox[-2:] == ["--log", str(tmp_path / "alerts" / "inbox.jsonl")]
+    assert select_components(["am"]) == ("alertmanager",)
 
 
 def test_remote_mongo_is_only_checked_and_builds_nothing(ctx: StackContext, monkeypatch: pytest.MonkeyPatch) -> None:

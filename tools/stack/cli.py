@@ -19,7 +19,8 @@ stack_app = typer.Typer(
     name="stack",
     help=(
         "Local dev stack: RabbitMQ (Debian package), the Mongo-wire store (SecantusDB's secantusd-rs, "
-        "WiredTiger inside; built once per machine with cargo into ~/.cache/gridwhistle) and Prometheus, "
+        "WiredTiger inside; built once per machine with cargo into ~/.cache/gridwhistle), Prometheus and "
+        "Alertmanager (Debian packages; Alertmanager with its webhook receiver, tools/alert_inbox.py), "
         "all on 127.0.0.1 with data, logs and pid files under .state/. "
         "Components whose GW_AMQP_URL / GW_MONGO_URL point at another host are external: "
         "only their health is checked."

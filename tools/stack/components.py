@@ -7,6 +7,7 @@ import secrets
 import shutil
 import string
 import subprocess
+import sys
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -17,6 +18,9 @@ from typing import TYPE_CHECKING, ClassVar
 from tools.stack import health
 from tools.stack.install import apt_install, cache_home, cargo_install_store
 from tools.stack.model import (
+    ALERT_INBOX,
+    ALERT_INBOX_ADDRESS,
+    ALERTMANAGER_ADDRESS,
     EPMD,
     EPMD_PORT,
     LOOPBACK,
@@ -28,6 +32,8 @@ from tools.stack.model import (
     StackError,
     StackPaths,
     UpResult,
+    alert_inbox_argv,
+    alertmanager_argv,
     format_address,
     is_local_host,
     parse_amqp_url,
@@ -58,6 +64,7 @@ if TYPE_CHECKING:
 RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
 RABBITMQCTL = Path("/usr/lib/rabbitmq/bin/rabbitmqctl")
 PROMETHEUS_BIN = Path("/usr/bin/prometheus")
+ALERTMANAGER_BIN = Path("/usr/bin/prometheus-alertmanager")
 EPMD_CANDIDATES = (Path("/usr/bin/epmd"), Path("/usr/lib/erlang/bin/epmd"))
 
 
@@ -410,6 +417,58 @@ class Prometheus(Component):
         return prometheus_argv(str(PROMETHEUS_BIN), self.paths)
 
 
+class AlertInbox(Component):
+    """The webhook receiver every local Alertmanager route sends to (tools/alert_inbox.py)."""
+
+    name = ALERT_INBOX
+    programs = frozenset({"alert_inbox.py"})
+    start_timeout = 15.0
+
+    def address(self) -> tuple[str, int]:
+        return ALERT_INBOX_ADDRESS
+
+    def health(self, timeout: float = 2.0) -> Health:
+        return health.alert_inbox_health(f"http://{self.address_text}", timeout)
+
+    def prepare(self) -> None:
+        self.paths.alert_inbox_log.parent.mkdir(parents=True, exist_ok=True)
+
+    def command(self) -> list[str]:
+        return alert_inbox_argv(sys.executable, self.paths)
+
+
+class Alertmanager(Component):
+    """Alertmanager from Debian (deploy/alertmanager/alertmanager.yml), Prometheus' ``alerting:`` target."""
+
+    name = "alertmanager"
+    programs = frozenset({"prometheus-alertmanager", "alertmanager"})
+
+    def __init__(self, ctx: StackContext, inbox: AlertInbox) -> None:
+        super().__init__(ctx)
+        self.inbox = inbox
+
+    def dependencies(self) -> list[Component]:
+        return [self.inbox]
+
+    def address(self) -> tuple[str, int]:
+        return ALERTMANAGER_ADDRESS
+
+    def health(self, timeout: float = 2.0) -> Health:
+        return health.alertmanager_health(f"http://{self.address_text}", timeout)
+
+    def install(self) -> None:
+        if not ALERTMANAGER_BIN.exists():
+            apt_install(self.name, ["prometheus-alertmanager"], log=self.paths.log("apt"), say=self.say)
+
+    def prepare(self) -> None:
+        if not self.paths.alertmanager_config.exists():
+            raise StackError(self.name, f"config missing: {self.paths.alertmanager_config}")
+        self.paths.alertmanager_data.mkdir(parents=True, exist_ok=True)
+
+    def command(self) -> list[str]:
+        return alertmanager_argv(str(ALERTMANAGER_BIN), self.paths)
+
+
 def _write_if_changed(path: Path, text: str) -> None:
     try:
         if path.read_text() == text:
@@ -420,7 +479,8 @@ def _write_if_changed(path: Path, text: str) -> None:
 
 
 def make_components(ctx: StackContext) -> dict[str, Component]:
-    """Every component, keyed by name, in start order (epmd before rabbitmq)."""
+    """Every component, keyed by name, in start order (epmd before rabbitmq, the inbox before alertmanager)."""
     epmd = Epmd(ctx)
-    items: list[Component] = [epmd, RabbitMQ(ctx, epmd), Mongo(ctx), Prometheus(ctx)]
+    inbox = AlertInbox(ctx)
+    items: list[Component] = [epmd, RabbitMQ(ctx, epmd), Mongo(ctx), Prometheus(ctx), inbox, Alertmanager(ctx, inbox)]
     return {c.name: c for c in items}

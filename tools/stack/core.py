@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from shared.settings import PROJECT_ROOT, GwSettings
 from tools.stack.components import Component, StackContext, make_components
 from tools.stack.model import (
+    ALERT_INBOX,
     COMPONENTS,
     EPMD,
     RABBITMQ_MANAGEMENT_PORT,
@@ -265,6 +266,6 @@ def stack_status(settings: GwSettings, components: Iterable[str] | None = None) 
     """One row per component (plus epmd for a local RabbitMQ)."""
     comps = make_components(_context(settings, None))
     ordered = _selected(_names(components), comps)
-    ordered.sort(key=lambda c: c.name == EPMD)  # epmd last: it is a helper, not a service
+    ordered.sort(key=lambda c: c.name in (EPMD, ALERT_INBOX))  # helpers last: they are not services
     with ThreadPoolExecutor(max_workers=len(ordered), thread_name_prefix="stack-status") as pool:
         return list(pool.map(_status_of, ordered))

@@ -106,6 +106,42 @@ def prometheus_health(base_url: str, timeout: float = 2.0) -> Health:
         return Health(False, f"bad answer: {exc}")
 
 
+def alertmanager_health(base_url: str, timeout: float = 2.0) -> Health:
+    """``GET /-/ready``; also count the alerts it holds (active, silenced, inhibited)."""
+    import httpx
+
+    try:
+        with httpx.Client(base_url=base_url, timeout=timeout) as client:
+            ready = client.get("/-/ready")
+            if ready.status_code != 200:
+                return Health(False, f"/-/ready answered {ready.status_code}")
+            alerts = client.get("/api/v2/alerts")
+            if alerts.status_code != 200:
+                return Health(True, "ready")
+            states = [a.get("status", {}).get("state", "?") for a in alerts.json()]
+            return Health(True, f"ready, {states.count('active')} active alerts, {len(states)} in all")
+    except httpx.HTTPError as exc:
+        return Health(False, _os_detail(exc))
+    except (ValueError, AttributeError) as exc:
+        return Health(False, f"bad answer: {exc}")
+
+
+def alert_inbox_health(base_url: str, timeout: float = 2.0) -> Health:
+    """``GET /healthz`` of tools/alert_inbox.py, and how many alerts it received."""
+    import httpx
+
+    try:
+        with httpx.Client(base_url=base_url, timeout=timeout) as client:
+            if client.get("/healthz").status_code != 200:
+                return Health(False, "not the alert inbox")
+            received = client.get("/alerts").json()
+            return Health(True, f"{len(received)} alerts received")
+    except httpx.HTTPError as exc:
+        return Health(False, _os_detail(exc))
+    except ValueError as exc:
+        return Health(False, f"bad answer: {exc}")
+
+
 def _epmd_names_request(host: str, port: int, timeout: float) -> bytes:
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.sendall(b"\x00\x01n")  # NAMES_REQ

@@ -15,11 +15,13 @@ from urllib.parse import unquote, urlsplit
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
-COMPONENTS: tuple[str, ...] = ("rabbitmq", "mongo", "prometheus")
+COMPONENTS: tuple[str, ...] = ("rabbitmq", "mongo", "prometheus", "alertmanager")
 """User-selectable components, in start order."""
 
 EPMD = "epmd"
 """Erlang port mapper: started (when needed) together with a local RabbitMQ, not selectable."""
+ALERT_INBOX = "alert-inbox"
+"""Alertmanager's webhook receiver (tools/alert_inbox.py): started together with Alertmanager, not selectable."""
 
 ALIASES: Mapping[str, str] = {
     "rabbitmq": "rabbitmq",
@@ -31,6 +33,9 @@ ALIASES: Mapping[str, str] = {
     "secantus": "mongo",
     "prometheus": "prometheus",
     "prom": "prometheus",
+    "alertmanager": "alertmanager",
+    "am": "alertmanager",
+    "alerts": "alertmanager",
 }
 
 GUEST_LOGIN = ("guest", "guest", "/")
@@ -44,6 +49,9 @@ RABBITMQ_PROMETHEUS_PORT = 15692
 RABBITMQ_PLUGINS: tuple[str, ...] = ("rabbitmq_management", "rabbitmq_prometheus")
 EPMD_PORT = 4369
 PROMETHEUS_ADDRESS = ("127.0.0.1", 9090)
+ALERTMANAGER_ADDRESS = ("127.0.0.1", 9093)
+ALERT_INBOX_ADDRESS = ("127.0.0.1", 9095)
+"""Where deploy/alertmanager/alertmanager.yml sends every webhook."""
 LOOPBACK = "127.0.0.1"
 
 STORE_CRATE = "secantus-mdb"
@@ -305,6 +313,24 @@ class StackPaths:
     def prometheus_data(self) -> Path:
         return self.state / "prometheus"
 
+    @property
+    def alertmanager_config(self) -> Path:
+        return self.project_root / "deploy" / "alertmanager" / "alertmanager.yml"
+
+    @property
+    def alertmanager_data(self) -> Path:
+        """Silences and the notification log (kept across restarts, like Prometheus' TSDB)."""
+        return self.state / "alertmanager"
+
+    @property
+    def alert_inbox_script(self) -> Path:
+        return self.project_root / "tools" / "alert_inbox.py"
+
+    @property
+    def alert_inbox_log(self) -> Path:
+        """One JSON line per alert the inbox received."""
+        return self.state / "alerts" / "inbox.jsonl"
+
 
 def rabbitmq_env(paths: StackPaths, amqp_port: int = 5672) -> dict[str, str]:
     """Environment for ``rabbitmq-server`` and ``rabbitmqctl``: everything under the state dir.
@@ -407,6 +433,24 @@ def prometheus_argv(binary: str, paths: StackPaths) -> list[str]:
         f"--web.listen-address={host}:{port}",
         "--web.enable-lifecycle",
     ]
+
+
+def alertmanager_argv(binary: str, paths: StackPaths, config: Path | None = None) -> list[str]:
+    """Single node: ``--cluster.listen-address=`` turns off the HA gossip port (0.0.0.0:9094 by default)."""
+    host, port = ALERTMANAGER_ADDRESS
+    return [
+        binary,
+        f"--config.file={config or paths.alertmanager_config}",
+        f"--storage.path={paths.alertmanager_data}",
+        f"--web.listen-address={host}:{port}",
+        "--cluster.listen-address=",
+    ]
+
+
+def alert_inbox_argv(python: str, paths: StackPaths) -> list[str]:
+    host, port = ALERT_INBOX_ADDRESS
+    script, log = str(paths.alert_inbox_script), str(paths.alert_inbox_log)
+    return [python, script, "--host", host, "--port", str(port), "--log", log]
 
 
 @dataclass(frozen=True)
