@@ -129,7 +129,7 @@ def make_broker(
     return RabbitBroker(
         amqp_url or settings.amqp_url,
         default_channel=subscriber_channel(settings.prefetch),
-        graceful_timeout=settings.graceful_timeout,
+        graceful_timeout=settings.shutdown_budget[1],
         app_id=f"gridwhistle-{service}",
         middlewares=middlewares,
         logger=logging.getLogger(f"gridwhistle.{service}.faststream"),

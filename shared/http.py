@@ -1,4 +1,9 @@
-"""HTTP pieces every service serves the same way: ``/healthz``, ``/metrics``, a latency histogram."""
+"""HTTP pieces every service serves the same way: probes, ``/metrics``, a latency histogram.
+
+Probes: ``/livez`` answers 200 while the process's event loop runs (liveness: only a wedged
+process is restarted); ``/readyz`` answers 200 when every dependency answers and the service is
+not shutting down, else 503 (readiness: a broker or store outage takes the pod out of service,
+it does not restart it). ``/healthz`` is ``/readyz`` under its older name."""
 
 from __future__ import annotations
 
@@ -30,20 +35,29 @@ def ops_router(
     service: str,
     metrics_registry: CollectorRegistry,
     checks: Callable[[], Mapping[str, HealthCheck]],
+    *,
+    draining: Callable[[], bool] = lambda: False,
 ) -> APIRouter:
-    """``/healthz`` (200 when every dependency answers, else 503) and ``/metrics``."""
+    """``/livez``, ``/readyz`` (and ``/healthz``) and ``/metrics``."""
     router = APIRouter(tags=["operations"])
 
-    @router.get("/healthz")
-    async def healthz() -> JSONResponse:
+    @router.get("/livez")
+    async def livez() -> JSONResponse:
+        return JSONResponse({"service": service, "status": "alive"})
+
+    async def readiness() -> JSONResponse:
         current = checks()
         results = await asyncio.gather(*(_run_check(c) for c in current.values()))
         detail = {name: text for name, (_, text) in zip(current, results, strict=True)}
         healthy = all(ok for ok, _ in results)
+        status = "draining" if draining() else "ok" if healthy else "degraded"
         return JSONResponse(
-            {"service": service, "status": "ok" if healthy else "degraded", "checks": detail},
-            status_code=200 if healthy else 503,
+            {"service": service, "status": status, "checks": detail},
+            status_code=200 if status == "ok" else 503,
         )
+
+    router.add_api_route("/readyz", readiness, methods=["GET"])
+    router.add_api_route("/healthz", readiness, methods=["GET"])
 
     @router.get("/metrics")
     async def metrics() -> Response:

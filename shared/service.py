@@ -50,6 +50,7 @@ class ServiceRuntime:
     mongo: AsyncMongoClient[MongoDoc]
     metrics: CollectorRegistry
     background: list[asyncio.Task[Any]] = field(default_factory=list)
+    draining: bool = False  # shutting down: not ready any more
 
     @property
     def db(self) -> AsyncDatabase[MongoDoc]:
@@ -111,10 +112,16 @@ async def start_runtime(
 
 
 async def stop_runtime(runtime: ServiceRuntime) -> None:
+    """Background work and in-flight messages finish side by side (each bounded: the sweeper's
+    pass by its own timeout, messages by the broker's share of ``shutdown_budget``), then the
+    database client closes."""
+    runtime.draining = True
     for task in runtime.background:
         task.cancel()
-    await asyncio.gather(*runtime.background, return_exceptions=True)
-    await runtime.broker.stop()  # waits for in-flight handlers (graceful_timeout)
+    await asyncio.gather(
+        asyncio.gather(*runtime.background, return_exceptions=True),
+        runtime.broker.stop(),  # waits for in-flight handlers
+    )
     await runtime.mongo.close()
     log.info("service stopped", extra={"service": runtime.service})
 
@@ -138,14 +145,16 @@ def create_service_app(
     app = FastAPI(title=title, lifespan=lifespan)
     app.state.runtime = runtime
     app.add_middleware(HttpMetricsMiddleware, service=runtime.service, registry=runtime.metrics)
-    app.include_router(ops_router(runtime.service, runtime.metrics, runtime.health_checks))
+    app.include_router(
+        ops_router(runtime.service, runtime.metrics, runtime.health_checks, draining=lambda: runtime.draining)
+    )
     return app
 
 
 def run_service(service: str, create_app: Callable[[S], FastAPI], settings: S, *, port: int) -> None:
     """The one way every service runs (``gridwhistle <service> serve --port N``): structured logs,
     ``create_app(settings)``, then the server on ``GW_HTTP_HOST:port`` until SIGINT/SIGTERM;
-    in-flight work finishes before exit (``GW_GRACEFUL_TIMEOUT``).
+    in-flight work finishes before exit, within ``GW_GRACEFUL_TIMEOUT`` (``shutdown_budget``).
     """
     import uvicorn
 
@@ -155,7 +164,7 @@ def run_service(service: str, create_app: Callable[[S], FastAPI], settings: S, *
         host=settings.http_host,
         port=port,
         log_config=None,  # shared.logging already routes uvicorn's loggers
-        timeout_graceful_shutdown=int(settings.graceful_timeout),
+        timeout_graceful_shutdown=max(1, int(settings.shutdown_budget[0])),
         lifespan="on",
     )
     uvicorn.Server(config).run()

@@ -49,7 +49,19 @@ class GwSettings(BaseSettings):
     )
     state_dir: Path = Field(PROJECT_ROOT / ".state", description="Local stack state (data, logs, pids)")
     http_host: str = Field("127.0.0.1", description="Address the HTTP server binds (0.0.0.0 in containers)")
-    graceful_timeout: float = Field(20.0, gt=0, description="Seconds to finish in-flight messages on shutdown")
+    graceful_timeout: float = Field(
+        20.0,
+        gt=0,
+        description="Seconds the whole shutdown may take: HTTP drain, then in-flight messages and background "
+        "work in parallel (keep it below the pod's termination grace period, 35 s in deploy/k8s)",
+    )
+
+    @property
+    def shutdown_budget(self) -> tuple[float, float]:
+        """``(http drain, in-flight messages)`` seconds: the two phases of a shutdown, one after the
+        other, summing to ``graceful_timeout`` (the sweeper's last pass runs beside the messages)."""
+        http = min(5.0, self.graceful_timeout / 4)
+        return http, self.graceful_timeout - http
 
     @property
     def amqp_host_port(self) -> tuple[str, int]:

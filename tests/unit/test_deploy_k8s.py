@@ -115,8 +115,8 @@ def test_services_have_probes_resources_secrets_and_a_long_enough_grace_period(
         pod = deployments[name]["spec"]["template"]["spec"]
         assert pod["terminationGracePeriodSeconds"] > GRACEFUL_TIMEOUT_S
         container = pod["containers"][0]
-        assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
-        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
         assert container["resources"]["requests"] and container["resources"]["limits"]
         secret_refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"] if "valueFrom" in e}
         assert secret_refs == {"gridwhistle-secrets"}
