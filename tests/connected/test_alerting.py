@@ -27,6 +27,7 @@ import httpx
 import pytest
 import yaml
 
+from services.simulator.processes import service_argv
 from shared.broker import make_broker, publish_event
 from shared.contracts import AnyEvent, MatterAccepted, MatterEscalated, MatterResolved
 from shared.settings import GwSettings
@@ -91,10 +92,9 @@ def start_stats(procs: Processes, settings: GwSettings, name: str) -> str:
         "GW_AMQP_MANAGEMENT_URL": settings.amqp_management_url,
         "GW_MONGO_URL": settings.mongo_url,
         "GW_MONGO_DB": settings.mongo_db,
-        "GW_STATS_PORT": str(port),
         "GW_STATS_REFRESH_SECONDS": "1",
     }
-    proc = procs.start(name, [sys.executable, "-m", "services.stats.app"], env)
+    proc = procs.start(name, service_argv("stats", port), env)
     wait_http(f"http://127.0.0.1:{port}/healthz", 60, name, proc)
     return f"127.0.0.1:{port}"
 
@@ -308,6 +308,6 @@ async def test_two_stats_replicas_give_the_same_figures_and_alert_values_as_one(
                 differ.append((name, a, b))
         return not differ, differ
 
-    await wait_for(all_equal, "every database-wide figure equal with one and two replicas", within=30)
+    await wait_for(all_equal, "every database-wide figure equal with one and two replicas", within=90)
     backlog = results(two, next(e for n, e in compared if n == f"rule {BACKLOG_ALERT}"))
     assert list(backlog.values()) == [UNACCEPTED - 1]  # 3 open, not 6
