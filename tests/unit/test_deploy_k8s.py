@@ -29,6 +29,8 @@ CRD_SCHEMAS = {
     ("keda.sh/v1alpha1", "TriggerAuthentication"): "triggerauthentication-keda-v1alpha1.json",
     ("rabbitmq.com/v1beta1", "RabbitmqCluster"): "rabbitmqcluster-rabbitmq-v1beta1.json",
     ("mongodbcommunity.mongodb.com/v1", "MongoDBCommunity"): "mongodbcommunity-mongodbcommunity-v1.json",
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor-monitoring-v1.json",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheusrule-monitoring-v1.json",
 }
 
 
@@ -104,6 +106,91 @@ def test_validation_rejects_a_misspelt_field(manifests: list[dict[str, Any]]) ->
     scaled["spec"]["triggers"][0]["metadata"]["mode"] = "QueueLenght"
     with pytest.raises(jsonschema.ValidationError):
         validate(scaled)
+
+
+def misspelt(doc: dict[str, Any], path: tuple[str | int, ...], key: str, wrong: str) -> dict[str, Any]:
+    """A deep copy of ``doc`` with ``key`` of the mapping at ``path`` renamed to ``wrong``."""
+    copy: dict[str, Any] = json.loads(json.dumps(doc))
+    target: Any = copy
+    for step in path:
+        target = target[step]
+    target[wrong] = target.pop(key)
+    return copy
+
+
+def test_validation_rejects_a_misspelt_field_in_the_monitoring_kinds(manifests: list[dict[str, Any]]) -> None:
+    monitor = by_kind(manifests, "ServiceMonitor")["gridwhistle"]
+    rule = by_kind(manifests, "PrometheusRule")["gridwhistle"]
+    validate(monitor)
+    validate(rule)
+    for doc, path, key, wrong in (
+        (monitor, ("spec",), "jobLabel", "jobLable"),
+        (monitor, ("spec", "endpoints", 0), "metricRelabelings", "metricsRelabelings"),
+        (monitor, ("spec", "endpoints", 0, "metricRelabelings", 0), "sourceLabels", "source_labels"),
+        (rule, ("spec", "groups", 0, "rules", 0), "annotations", "anotations"),
+        (rule, ("spec", "groups", 0, "rules", 0), "for", "for_"),
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            validate(misspelt(doc, path, key, wrong))
+
+
+def test_checked_in_monitoring_equals_the_generator_output() -> None:
+    from tools import k8s_monitoring
+
+    assert k8s_monitoring.main(["--check"]) == 0, "run: .venv/bin/python -m tools.k8s_monitoring"
+
+
+def test_the_prometheus_rule_carries_every_alert_of_the_rule_file(manifests: list[dict[str, Any]]) -> None:
+    rule_file = yaml.safe_load((ROOT / "deploy" / "prometheus" / "alerts" / "gridwhistle.yml").read_text("utf-8"))
+    rule = by_kind(manifests, "PrometheusRule")["gridwhistle"]
+    assert rule["spec"]["groups"] == rule_file["groups"]
+    alerts = [r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]]
+    assert len(alerts) == len(set(alerts)) >= 8
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Kubernetes label-selector semantics (matchLabels and the In/NotIn/Exists operators)."""
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        value = labels.get(expression["key"])
+        match expression["operator"]:
+            case "In" if value not in expression["values"]:
+                return False
+            case "NotIn" if value in expression["values"]:
+                return False
+            case "Exists" if value is None:
+                return False
+            case "DoesNotExist" if value is not None:
+                return False
+    return True
+
+
+def test_the_service_monitor_scrapes_intake_dispatch_and_stats_under_their_job_names(
+    manifests: list[dict[str, Any]],
+) -> None:
+    from tools import k8s_monitoring
+
+    config = yaml.safe_load(k8s_monitoring.PROMETHEUS_CONFIG.read_text("utf-8"))
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    monitor = by_kind(manifests, "ServiceMonitor")["gridwhistle"]["spec"]
+    services = by_kind(manifests, "Service")
+    selected = {name for name, s in services.items() if selects(monitor["selector"], s["metadata"]["labels"])}
+    assert selected == {"intake", "dispatch", "stats"}
+    (endpoint,) = monitor["endpoints"]
+    assert (endpoint["port"], endpoint["path"]) == ("http", "/metrics")
+    for name in selected:
+        assert endpoint["port"] in {p["name"] for p in services[name]["spec"]["ports"]}
+        job = services[name]["metadata"]["labels"][monitor["jobLabel"]]
+        assert job == f"gridwhistle-{name}" and jobs[job]["metrics_path"] == endpoint["path"]
+        assert endpoint["metricRelabelings"] == k8s_monitoring.relabelings(jobs[job]["metric_relabel_configs"])
+    rabbitmq = by_kind(manifests, "ServiceMonitor")["rabbitmq"]["spec"]
+    # the labels the RabbitMQ cluster operator puts on the Service of the RabbitmqCluster "rabbitmq"
+    operator_labels = {"app.kubernetes.io/name": "rabbitmq", "app.kubernetes.io/component": "rabbitmq"}
+    assert selects(rabbitmq["selector"], operator_labels)
+    assert "rabbitmq" in by_kind(manifests, "RabbitmqCluster")
+    relabelled = {e["relabelings"][0]["replacement"]: e["path"] for e in rabbitmq["endpoints"]}
+    assert relabelled == {name: jobs[name]["metrics_path"] for name in ("rabbitmq", "rabbitmq-per-object")}
 
 
 def test_services_have_probes_resources_secrets_and_a_long_enough_grace_period(
