@@ -31,7 +31,12 @@ CRD_SCHEMAS = {
     ("mongodbcommunity.mongodb.com/v1", "MongoDBCommunity"): "mongodbcommunity-mongodbcommunity-v1.json",
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor-monitoring-v1.json",
     ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheusrule-monitoring-v1.json",
+    ("rabbitmq.com/v1beta1", "User"): "user-rabbitmq-v1beta1.json",
+    ("rabbitmq.com/v1beta1", "Permission"): "permission-rabbitmq-v1beta1.json",
 }
+REGISTRIES = {"base": ROOT / "deploy" / "config" / "registry" / "changjia.yaml"}
+REGISTRIES["overlays/county"] = REGISTRIES["base"].parent / "county"
+"""The registry each kustomization ships in its gridwhistle-registry ConfigMap."""
 
 
 @pytest.fixture(scope="session")
@@ -252,3 +257,51 @@ def test_every_dashboard_ships_as_a_configmap_for_the_grafana_sidecar(kustomize:
         for name, text in board["data"].items():
             assert text == (dashboards.DASHBOARD_DIR / name).read_text(encoding="utf-8")
         assert maps["gridwhistle-grafana-datasource"]["metadata"]["labels"]["grafana_datasource"] == "1"
+
+
+def test_checked_in_department_users_equal_the_generator_output() -> None:
+    from tools import k8s_broker_users
+
+    assert k8s_broker_users.main(["--check"]) == 0, "run: .venv/bin/python -m tools.k8s_broker_users"
+
+
+@pytest.mark.parametrize("path", sorted(REGISTRIES))
+def test_every_registry_department_has_a_broker_user_and_its_permissions(kustomize: Path, path: str) -> None:
+    from shared.registry import load_registry
+    from shared.topology import department_permissions, department_user
+    from tools.k8s_broker_users import credentials_secret
+
+    rendered = render(kustomize, K8S / path)
+    users, permissions = by_kind(rendered, "User"), by_kind(rendered, "Permission")
+    departments = [d.department_id for d in load_registry(REGISTRIES[path]).all_departments()]
+    assert len(users) == len(permissions) == len(departments) == len(set(departments))
+    cluster = {"name": next(iter(by_kind(rendered, "RabbitmqCluster")))}
+    by_department = {u["metadata"]["annotations"]["gridwhistle.io/department-id"]: u for u in users.values()}
+    assert set(by_department) == set(departments)
+    for department, user in by_department.items():
+        name = user["metadata"]["name"]
+        assert user["metadata"]["annotations"]["gridwhistle.io/username"] == department_user(department)
+        assert user["spec"] == {
+            "rabbitmqClusterReference": cluster,
+            "importCredentialsSecret": {"name": credentials_secret(department)},
+        }
+        permission = permissions[name]["spec"]
+        assert permission["userReference"] == {"name": name}
+        assert permission["rabbitmqClusterReference"] == cluster and permission["vhost"] == "/"
+        assert permission["permissions"] == department_permissions(department)
+    assert not by_kind(rendered, "Secret"), "the credentials are imported from Secrets made outside git"
+
+
+def test_validation_rejects_a_misspelt_field_in_the_broker_user_kinds(manifests: list[dict[str, Any]]) -> None:
+    user = next(iter(by_kind(manifests, "User").values()))
+    permission = next(iter(by_kind(manifests, "Permission").values()))
+    validate(user)
+    validate(permission)
+    for doc, path, key, wrong in (
+        (user, ("spec",), "importCredentialsSecret", "importCredentialSecret"),
+        (user, ("spec",), "rabbitmqClusterReference", "rabbitMQClusterReference"),
+        (permission, ("spec", "permissions"), "configure", "configur"),
+        (permission, ("spec",), "userReference", "userRef"),
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            validate(misspelt(doc, path, key, wrong))
