@@ -305,3 +305,32 @@ def test_validation_rejects_a_misspelt_field_in_the_broker_user_kinds(manifests:
     ):
         with pytest.raises(jsonschema.ValidationError):
             validate(misspelt(doc, path, key, wrong))
+
+
+def test_the_department_bot_connects_as_its_departments_own_user(manifests: list[dict[str, Any]]) -> None:
+    from shared.topology import department_user
+    from tools.k8s_broker_users import credentials_secret
+    from tools.rabbitmq_definitions import BOT_DEPARTMENT, K8S_TARGET
+
+    container = by_kind(manifests, "Deployment")["department-bot"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"][:4] == ["gridwhistle", "dept", "work", BOT_DEPARTMENT]
+    env = {e["name"]: e for e in container["env"]}
+    refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in env.values() if "secretKeyRef" in e.get("valueFrom", {})}
+    department_secret = credentials_secret(BOT_DEPARTMENT)
+    assert department_secret in refs and "department-amqp-url" not in str(container)
+    user = next(
+        u
+        for u in by_kind(manifests, "User").values()
+        if u["spec"]["importCredentialsSecret"]["name"] == department_secret
+    )
+    assert user["metadata"]["annotations"]["gridwhistle.io/department-id"] == BOT_DEPARTMENT
+    # the URL is assembled from that Secret's keys (dependent env vars) and names the RabbitmqCluster's Service
+    url = env["GW_AMQP_URL"]["value"]
+    for var in ("DEPT_AMQP_USERNAME", "DEPT_AMQP_PASSWORD"):
+        assert f"$({var})" in url and list(env).index(var) < list(env).index("GW_AMQP_URL")
+        assert env[var]["valueFrom"]["secretKeyRef"]["name"] == department_secret
+    assert url.endswith(f"@{next(iter(by_kind(manifests, 'RabbitmqCluster')))}:5672/")
+    # the operator owns the department users: none in the definitions (re-imported without a password at boot)
+    definitions = json.loads(K8S_TARGET.read_text(encoding="utf-8"))
+    assert department_user(BOT_DEPARTMENT) not in {u["name"] for u in definitions["users"]}
+    assert not any(u["name"].startswith("dept-") for u in definitions["users"])
