@@ -2,6 +2,7 @@
 
     .venv/bin/python -m tools.k8s_broker_users          # rewrite the checked-in files
     .venv/bin/python -m tools.k8s_broker_users --check  # exit 1 if one differs
+    .venv/bin/python -m tools.k8s_broker_users --secrets county  # "<secret> <username>" per department
 
 For every department of the registry a ``User`` (rabbitmq.com/v1beta1) whose credentials the
 operator imports from the Secret ``credentials_secret(<department_id>)`` (keys ``username`` =
@@ -119,7 +120,16 @@ def outputs() -> dict[Path, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="k8s User/Permission per registry department")
     parser.add_argument("--check", action="store_true", help="fail if a checked-in file differs")
+    parser.add_argument(
+        "--secrets",
+        choices=("base", "county"),
+        help="print the Secret name and broker username of every department of that deployment",
+    )
     args = parser.parse_args(argv)
+    if args.secrets:
+        for department in department_ids(BASE_REGISTRY if args.secrets == "base" else COUNTY_REGISTRY):
+            sys.stdout.write(f"{credentials_secret(department)} {department_user(department)}\n")
+        return 0
     stale = []
     for path, text in outputs().items():
         if args.check:

@@ -334,3 +334,17 @@ def test_the_department_bot_connects_as_its_departments_own_user(manifests: list
     definitions = json.loads(K8S_TARGET.read_text(encoding="utf-8"))
     assert department_user(BOT_DEPARTMENT) not in {u["name"] for u in definitions["users"]}
     assert not any(u["name"].startswith("dept-") for u in definitions["users"])
+
+
+def test_the_secrets_listing_names_every_secret_a_user_imports(
+    kustomize: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tools import k8s_broker_users
+
+    assert k8s_broker_users.main(["--secrets", "county"]) == 0
+    listed = dict(line.split(" ") for line in capsys.readouterr().out.splitlines())
+    users = by_kind(render(kustomize, K8S / "overlays" / "county"), "User").values()
+    assert set(listed) == {u["spec"]["importCredentialsSecret"]["name"] for u in users}
+    assert {listed[u["spec"]["importCredentialsSecret"]["name"]] for u in users} == {
+        u["metadata"]["annotations"]["gridwhistle.io/username"] for u in users
+    }
