@@ -9,6 +9,10 @@ exists (and collects work) before its first consumer connects. Users carry no pa
 passwords are set at deploy time (compose: the ``rabbitmq-init`` service; k8s: Secrets), never
 committed. Written for the registry in ``GW_REGISTRY_PATH`` (default: Changjia); regenerate with
 the county directory for a county deployment.
+
+The k8s definitions carry no department user: there the messaging-topology operator owns one
+``User``/``Permission`` per department (``tools/k8s_broker_users.py``), and a user in the
+definitions would be re-imported without a password at every broker boot.
 """
 
 from __future__ import annotations
@@ -24,18 +28,19 @@ from shared.settings import GwSettings
 from shared.topology import DELIVERY_LIMIT, Topology, department_permissions, department_user, topology_for
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = (
-    ROOT / "deploy" / "compose" / "rabbitmq" / "definitions.json",
-    ROOT / "deploy" / "k8s" / "base" / "rabbitmq" / "definitions.json",
-)
+COMPOSE_TARGET = ROOT / "deploy" / "compose" / "rabbitmq" / "definitions.json"
+K8S_TARGET = ROOT / "deploy" / "k8s" / "base" / "rabbitmq" / "definitions.json"
+TARGETS = {COMPOSE_TARGET: True, K8S_TARGET: False}
+"""Each target, and whether its definitions carry the bot's department user."""
 VHOST = "/"
 BOT_DEPARTMENT = "changjia.comprehensive_governance"
-"""The department the compose/k8s department bot works for: the one department user defined here.
-Real departments get theirs with ``gridwhistle users provision --department <id>`` (same permissions)."""
+"""The department the compose/k8s department bot works for: the one department user defined here
+(compose only). Real departments get theirs with ``gridwhistle users provision --department <id>``
+(same permissions); on k8s every department has a ``User`` (``tools/k8s_broker_users.py``)."""
 USERS = (("gridwhistle", ""), (department_user(BOT_DEPARTMENT), ""), ("monitoring", "monitoring"))
 
 
-def definitions(topology: Topology) -> dict[str, Any]:
+def definitions(topology: Topology, department_users: bool = True) -> dict[str, Any]:
     queues = []
     bindings = []
     for spec in topology.all_queues():
@@ -66,6 +71,22 @@ def definitions(topology: Topology) -> dict[str, Any]:
         }
         for e in topology.exchanges
     ]
+    users = list(USERS)
+    permissions = [
+        {
+            "user": "gridwhistle",
+            "vhost": VHOST,
+            "configure": "^(gw|intake|dispatch|stats|dept|grid|supervision)\\.",
+            "write": ".*",
+            "read": ".*",
+        },
+        # a department reads its own queue only, and sends commands (configures nothing)
+        {"user": department_user(BOT_DEPARTMENT), "vhost": VHOST, **department_permissions(BOT_DEPARTMENT)},
+        {"user": "monitoring", "vhost": VHOST, "configure": "^$", "write": "^$", "read": "^$"},
+    ]
+    if not department_users:
+        users = [u for u in users if u[0] != department_user(BOT_DEPARTMENT)]
+        permissions = [p for p in permissions if p["user"] != department_user(BOT_DEPARTMENT)]
     return {
         "rabbit_version": "3.10.8",
         "vhosts": [{"name": VHOST}],
@@ -76,20 +97,9 @@ def definitions(topology: Topology) -> dict[str, Any]:
                 "hashing_algorithm": "rabbit_password_hashing_sha256",
                 "tags": [tags] if tags else [],
             }
-            for name, tags in USERS
+            for name, tags in users
         ],
-        "permissions": [
-            {
-                "user": "gridwhistle",
-                "vhost": VHOST,
-                "configure": "^(gw|intake|dispatch|stats|dept|grid|supervision)\\.",
-                "write": ".*",
-                "read": ".*",
-            },
-            # a department declares and reads its own queue only, and sends commands
-            {"user": department_user(BOT_DEPARTMENT), "vhost": VHOST, **department_permissions(BOT_DEPARTMENT)},
-            {"user": "monitoring", "vhost": VHOST, "configure": "^$", "write": "^$", "read": "^$"},
-        ],
+        "permissions": permissions,
         "exchanges": exchanges,
         "queues": queues,
         "bindings": bindings,
@@ -116,18 +126,18 @@ def definitions(topology: Topology) -> dict[str, Any]:
     }
 
 
-def render() -> str:
+def render(department_users: bool = True) -> str:
     topology = topology_for(load_registry(GwSettings().registry_path))
-    return json.dumps(definitions(topology), indent=2) + "\n"
+    return json.dumps(definitions(topology, department_users), indent=2) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="RabbitMQ definitions from shared.topology")
     parser.add_argument("--check", action="store_true", help="fail if a checked-in file differs")
     args = parser.parse_args(argv)
-    text = render()
     stale = []
-    for path in TARGETS:
+    for path, department_users in TARGETS.items():
+        text = render(department_users)
         if args.check:
             if not path.exists() or path.read_text(encoding="utf-8") != text:
                 stale.append(str(path.relative_to(ROOT)))

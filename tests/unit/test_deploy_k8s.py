@@ -29,7 +29,14 @@ CRD_SCHEMAS = {
     ("keda.sh/v1alpha1", "TriggerAuthentication"): "triggerauthentication-keda-v1alpha1.json",
     ("rabbitmq.com/v1beta1", "RabbitmqCluster"): "rabbitmqcluster-rabbitmq-v1beta1.json",
     ("mongodbcommunity.mongodb.com/v1", "MongoDBCommunity"): "mongodbcommunity-mongodbcommunity-v1.json",
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor-monitoring-v1.json",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheusrule-monitoring-v1.json",
+    ("rabbitmq.com/v1beta1", "User"): "user-rabbitmq-v1beta1.json",
+    ("rabbitmq.com/v1beta1", "Permission"): "permission-rabbitmq-v1beta1.json",
 }
+REGISTRIES = {"base": ROOT / "deploy" / "config" / "registry" / "changjia.yaml"}
+REGISTRIES["overlays/county"] = REGISTRIES["base"].parent / "county"
+"""The registry each kustomization ships in its gridwhistle-registry ConfigMap."""
 
 
 @pytest.fixture(scope="session")
@@ -106,6 +113,91 @@ def test_validation_rejects_a_misspelt_field(manifests: list[dict[str, Any]]) ->
         validate(scaled)
 
 
+def misspelt(doc: dict[str, Any], path: tuple[str | int, ...], key: str, wrong: str) -> dict[str, Any]:
+    """A deep copy of ``doc`` with ``key`` of the mapping at ``path`` renamed to ``wrong``."""
+    copy: dict[str, Any] = json.loads(json.dumps(doc))
+    target: Any = copy
+    for step in path:
+        target = target[step]
+    target[wrong] = target.pop(key)
+    return copy
+
+
+def test_validation_rejects_a_misspelt_field_in_the_monitoring_kinds(manifests: list[dict[str, Any]]) -> None:
+    monitor = by_kind(manifests, "ServiceMonitor")["gridwhistle"]
+    rule = by_kind(manifests, "PrometheusRule")["gridwhistle"]
+    validate(monitor)
+    validate(rule)
+    for doc, path, key, wrong in (
+        (monitor, ("spec",), "jobLabel", "jobLable"),
+        (monitor, ("spec", "endpoints", 0), "metricRelabelings", "metricsRelabelings"),
+        (monitor, ("spec", "endpoints", 0, "metricRelabelings", 0), "sourceLabels", "source_labels"),
+        (rule, ("spec", "groups", 0, "rules", 0), "annotations", "anotations"),
+        (rule, ("spec", "groups", 0, "rules", 0), "for", "for_"),
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            validate(misspelt(doc, path, key, wrong))
+
+
+def test_checked_in_monitoring_equals_the_generator_output() -> None:
+    from tools import k8s_monitoring
+
+    assert k8s_monitoring.main(["--check"]) == 0, "run: .venv/bin/python -m tools.k8s_monitoring"
+
+
+def test_the_prometheus_rule_carries_every_alert_of_the_rule_file(manifests: list[dict[str, Any]]) -> None:
+    rule_file = yaml.safe_load((ROOT / "deploy" / "prometheus" / "alerts" / "gridwhistle.yml").read_text("utf-8"))
+    rule = by_kind(manifests, "PrometheusRule")["gridwhistle"]
+    assert rule["spec"]["groups"] == rule_file["groups"]
+    alerts = [r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]]
+    assert len(alerts) == len(set(alerts)) >= 8
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Kubernetes label-selector semantics (matchLabels and the In/NotIn/Exists operators)."""
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        value = labels.get(expression["key"])
+        match expression["operator"]:
+            case "In" if value not in expression["values"]:
+                return False
+            case "NotIn" if value in expression["values"]:
+                return False
+            case "Exists" if value is None:
+                return False
+            case "DoesNotExist" if value is not None:
+                return False
+    return True
+
+
+def test_the_service_monitor_scrapes_intake_dispatch_and_stats_under_their_job_names(
+    manifests: list[dict[str, Any]],
+) -> None:
+    from tools import k8s_monitoring
+
+    config = yaml.safe_load(k8s_monitoring.PROMETHEUS_CONFIG.read_text("utf-8"))
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    monitor = by_kind(manifests, "ServiceMonitor")["gridwhistle"]["spec"]
+    services = by_kind(manifests, "Service")
+    selected = {name for name, s in services.items() if selects(monitor["selector"], s["metadata"]["labels"])}
+    assert selected == {"intake", "dispatch", "stats"}
+    (endpoint,) = monitor["endpoints"]
+    assert (endpoint["port"], endpoint["path"]) == ("http", "/metrics")
+    for name in selected:
+        assert endpoint["port"] in {p["name"] for p in services[name]["spec"]["ports"]}
+        job = services[name]["metadata"]["labels"][monitor["jobLabel"]]
+        assert job == f"gridwhistle-{name}" and jobs[job]["metrics_path"] == endpoint["path"]
+        assert endpoint["metricRelabelings"] == k8s_monitoring.relabelings(jobs[job]["metric_relabel_configs"])
+    rabbitmq = by_kind(manifests, "ServiceMonitor")["rabbitmq"]["spec"]
+    # the labels the RabbitMQ cluster operator puts on the Service of the RabbitmqCluster "rabbitmq"
+    operator_labels = {"app.kubernetes.io/name": "rabbitmq", "app.kubernetes.io/component": "rabbitmq"}
+    assert selects(rabbitmq["selector"], operator_labels)
+    assert "rabbitmq" in by_kind(manifests, "RabbitmqCluster")
+    relabelled = {e["relabelings"][0]["replacement"]: e["path"] for e in rabbitmq["endpoints"]}
+    assert relabelled == {name: jobs[name]["metrics_path"] for name in ("rabbitmq", "rabbitmq-per-object")}
+
+
 def test_services_have_probes_resources_secrets_and_a_long_enough_grace_period(
     manifests: list[dict[str, Any]],
 ) -> None:
@@ -165,3 +257,94 @@ def test_every_dashboard_ships_as_a_configmap_for_the_grafana_sidecar(kustomize:
         for name, text in board["data"].items():
             assert text == (dashboards.DASHBOARD_DIR / name).read_text(encoding="utf-8")
         assert maps["gridwhistle-grafana-datasource"]["metadata"]["labels"]["grafana_datasource"] == "1"
+
+
+def test_checked_in_department_users_equal_the_generator_output() -> None:
+    from tools import k8s_broker_users
+
+    assert k8s_broker_users.main(["--check"]) == 0, "run: .venv/bin/python -m tools.k8s_broker_users"
+
+
+@pytest.mark.parametrize("path", sorted(REGISTRIES))
+def test_every_registry_department_has_a_broker_user_and_its_permissions(kustomize: Path, path: str) -> None:
+    from shared.registry import load_registry
+    from shared.topology import department_permissions, department_user
+    from tools.k8s_broker_users import credentials_secret
+
+    rendered = render(kustomize, K8S / path)
+    users, permissions = by_kind(rendered, "User"), by_kind(rendered, "Permission")
+    departments = [d.department_id for d in load_registry(REGISTRIES[path]).all_departments()]
+    assert len(users) == len(permissions) == len(departments) == len(set(departments))
+    cluster = {"name": next(iter(by_kind(rendered, "RabbitmqCluster")))}
+    by_department = {u["metadata"]["annotations"]["gridwhistle.io/department-id"]: u for u in users.values()}
+    assert set(by_department) == set(departments)
+    for department, user in by_department.items():
+        name = user["metadata"]["name"]
+        assert user["metadata"]["annotations"]["gridwhistle.io/username"] == department_user(department)
+        assert user["spec"] == {
+            "rabbitmqClusterReference": cluster,
+            "importCredentialsSecret": {"name": credentials_secret(department)},
+        }
+        permission = permissions[name]["spec"]
+        assert permission["userReference"] == {"name": name}
+        assert permission["rabbitmqClusterReference"] == cluster and permission["vhost"] == "/"
+        assert permission["permissions"] == department_permissions(department)
+    assert not by_kind(rendered, "Secret"), "the credentials are imported from Secrets made outside git"
+
+
+def test_validation_rejects_a_misspelt_field_in_the_broker_user_kinds(manifests: list[dict[str, Any]]) -> None:
+    user = next(iter(by_kind(manifests, "User").values()))
+    permission = next(iter(by_kind(manifests, "Permission").values()))
+    validate(user)
+    validate(permission)
+    for doc, path, key, wrong in (
+        (user, ("spec",), "importCredentialsSecret", "importCredentialSecret"),
+        (user, ("spec",), "rabbitmqClusterReference", "rabbitMQClusterReference"),
+        (permission, ("spec", "permissions"), "configure", "configur"),
+        (permission, ("spec",), "userReference", "userRef"),
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            validate(misspelt(doc, path, key, wrong))
+
+
+def test_the_department_bot_connects_as_its_departments_own_user(manifests: list[dict[str, Any]]) -> None:
+    from shared.topology import department_user
+    from tools.k8s_broker_users import credentials_secret
+    from tools.rabbitmq_definitions import BOT_DEPARTMENT, K8S_TARGET
+
+    container = by_kind(manifests, "Deployment")["department-bot"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"][:4] == ["gridwhistle", "dept", "work", BOT_DEPARTMENT]
+    env = {e["name"]: e for e in container["env"]}
+    refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in env.values() if "secretKeyRef" in e.get("valueFrom", {})}
+    department_secret = credentials_secret(BOT_DEPARTMENT)
+    assert department_secret in refs and "department-amqp-url" not in str(container)
+    user = next(
+        u
+        for u in by_kind(manifests, "User").values()
+        if u["spec"]["importCredentialsSecret"]["name"] == department_secret
+    )
+    assert user["metadata"]["annotations"]["gridwhistle.io/department-id"] == BOT_DEPARTMENT
+    # the URL is assembled from that Secret's keys (dependent env vars) and names the RabbitmqCluster's Service
+    url = env["GW_AMQP_URL"]["value"]
+    for var in ("DEPT_AMQP_USERNAME", "DEPT_AMQP_PASSWORD"):
+        assert f"$({var})" in url and list(env).index(var) < list(env).index("GW_AMQP_URL")
+        assert env[var]["valueFrom"]["secretKeyRef"]["name"] == department_secret
+    assert url.endswith(f"@{next(iter(by_kind(manifests, 'RabbitmqCluster')))}:5672/")
+    # the operator owns the department users: none in the definitions (re-imported without a password at boot)
+    definitions = json.loads(K8S_TARGET.read_text(encoding="utf-8"))
+    assert department_user(BOT_DEPARTMENT) not in {u["name"] for u in definitions["users"]}
+    assert not any(u["name"].startswith("dept-") for u in definitions["users"])
+
+
+def test_the_secrets_listing_names_every_secret_a_user_imports(
+    kustomize: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tools import k8s_broker_users
+
+    assert k8s_broker_users.main(["--secrets", "county"]) == 0
+    listed = dict(line.split(" ") for line in capsys.readouterr().out.splitlines())
+    users = by_kind(render(kustomize, K8S / "overlays" / "county"), "User").values()
+    assert set(listed) == {u["spec"]["importCredentialsSecret"]["name"] for u in users}
+    assert {listed[u["spec"]["importCredentialsSecret"]["name"]] for u in users} == {
+        u["metadata"]["annotations"]["gridwhistle.io/username"] for u in users
+    }
