@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from shared.asyncapi import asyncapi_router
 from shared.broker import make_broker
 from shared.http import HealthCheck, ops_router
 from shared.logging import configure_logging
@@ -125,7 +126,7 @@ def create_service_app(
     title: str,
     on_started: Callable[[ServiceRuntime], Awaitable[None]] | None = None,
 ) -> FastAPI:
-    """A FastAPI app whose lifespan runs the runtime; ``/healthz`` and ``/metrics`` included."""
+    """A FastAPI app whose lifespan runs the runtime; ``/healthz``, ``/metrics`` and the AsyncAPI document included."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -138,6 +139,7 @@ def create_service_app(
     app = FastAPI(title=title, lifespan=lifespan)
     app.state.runtime = runtime
     app.include_router(ops_router(runtime.service, runtime.metrics, runtime.health_checks))
+    app.include_router(asyncapi_router(runtime.broker, service=runtime.service))
     return app
 
 

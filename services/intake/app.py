@@ -16,6 +16,7 @@ from services.intake.metrics import IntakeMetrics
 from services.intake.store import ReportStore
 from services.intake.subscribers import build_router
 from services.intake.views import RequestViews
+from shared.catalogue import declare_event_publishers
 from shared.service import build_runtime, create_service_app
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ def create_app(settings: IntakeSettings, *, registry: Registry | None = None) ->
         metrics=metrics,
     )
     runtime.broker.include_router(build_router(deps))
+    declare_event_publishers(runtime.broker, ["matter_reported"])  # what intake sends (AsyncAPI)
 
     async def on_started(_: ServiceRuntime) -> None:
         await store.ensure_indexes()
