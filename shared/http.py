@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Literal
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel, Field
 
 HealthCheck = Callable[[], Awaitable[bool]]
 HEALTH_CHECK_TIMEOUT = 3.0
+
+
+class Health(BaseModel):
+    service: str
+    status: Literal["ok", "degraded"]
+    checks: dict[str, str] = Field(description="Per dependency: `ok`, `down` or the error's type")
 
 
 async def _run_check(check: HealthCheck) -> tuple[bool, str]:
@@ -29,7 +37,11 @@ def ops_router(
     """``/healthz`` (200 when every dependency answers, else 503) and ``/metrics``."""
     router = APIRouter(tags=["operations"])
 
-    @router.get("/healthz")
+    @router.get(
+        "/healthz",
+        response_model=Health,
+        responses={503: {"model": Health, "description": "A dependency does not answer"}},
+    )
     async def healthz() -> JSONResponse:
         current = checks()
         results = await asyncio.gather(*(_run_check(c) for c in current.values()))
@@ -40,7 +52,13 @@ def ops_router(
             status_code=200 if healthy else 503,
         )
 
-    @router.get("/metrics")
+    @router.get(
+        "/metrics",
+        response_class=Response,
+        responses={
+            200: {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}
+        },
+    )
     async def metrics() -> Response:
         return Response(generate_latest(metrics_registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -24,6 +24,7 @@ from shared.broker import make_broker
 from shared.http import HealthCheck, ops_router
 from shared.logging import configure_logging
 from shared.mongo import MongoDoc, make_mongo_client
+from shared.problems import install_problem_handlers
 from shared.registry import Registry, load_registry
 from shared.settings import GwSettings
 from shared.topology import Topology, declare_topology, topology_for
@@ -136,8 +137,9 @@ def create_service_app(
         finally:
             await stop_runtime(runtime)
 
-    app = FastAPI(title=title, lifespan=lifespan)
+    app = FastAPI(title=title, version="1.0.0", lifespan=lifespan)
     app.state.runtime = runtime
+    install_problem_handlers(app)
     app.include_router(ops_router(runtime.service, runtime.metrics, runtime.health_checks))
     app.include_router(asyncapi_router(runtime.broker, service=runtime.service))
     return app

@@ -17,6 +17,8 @@ from services.intake.store import ReportStore
 from services.intake.subscribers import build_router
 from services.intake.views import RequestViews
 from shared.catalogue import declare_event_publishers
+from shared.contracts import ReportSubmission
+from shared.problems import with_component_schemas
 from shared.service import build_runtime, create_service_app
 
 if TYPE_CHECKING:
@@ -51,4 +53,5 @@ def create_app(settings: IntakeSettings, *, registry: Registry | None = None) ->
     app.state.deps = deps
     app.include_router(api.router)
     app.include_router(open311.router)
+    with_component_schemas(app, ReportSubmission, api.ReportBatch)
     return app

@@ -35,6 +35,15 @@ from services.intake.open311_catalogue import (
     service_list,
     service_request,
 )
+from services.intake.open311_schemas import (
+    ERRORS,
+    FORM_BODY,
+    UNAVAILABLE,
+    Open311Created,
+    Open311Service,
+    Open311ServiceDefinition,
+    Open311ServiceRequest,
+)
 from services.intake.tokens import TokenClaims, TokenError, verify_token
 from services.intake.views import RequestFilter, RequestView
 from shared.contracts import ReportSubmission
@@ -91,7 +100,7 @@ def _failed(deps: IntakeDeps, route: str, error: Open311Error) -> JSONResponse:
     return error.response()
 
 
-@router.get("/services.{fmt}")
+@router.get("/services.{fmt}", response_model=list[Open311Service], responses=ERRORS)
 async def get_services(deps: Deps, fmt: str, jurisdiction_id: str | None = None) -> JSONResponse:
     """The categories, as Open311 services."""
     try:
@@ -102,7 +111,7 @@ async def get_services(deps: Deps, fmt: str, jurisdiction_id: str | None = None)
     return _answer(deps, ROUTE_SERVICES, service_list())
 
 
-@router.get("/services/{service_code}.{fmt}")
+@router.get("/services/{service_code}.{fmt}", response_model=Open311ServiceDefinition, responses=ERRORS)
 async def get_service_definition(
     deps: Deps, service_code: str, fmt: str, jurisdiction_id: str | None = None
 ) -> JSONResponse:
@@ -117,7 +126,9 @@ async def get_service_definition(
     return _answer(deps, ROUTE_SERVICE, service_definition(Category(service_code)))
 
 
-@router.post("/requests.{fmt}")
+@router.post(
+    "/requests.{fmt}", response_model=list[Open311Created], responses={**ERRORS, **UNAVAILABLE}, openapi_extra=FORM_BODY
+)
 async def post_service_request(request: Request, deps: Deps, fmt: str) -> JSONResponse:
     """Create a service request (form-encoded): the answer carries its ``service_request_id``."""
     try:
@@ -167,7 +178,7 @@ async def post_service_request(request: Request, deps: Deps, fmt: str) -> JSONRe
     return _answer(deps, ROUTE_REQUESTS, body, outcome="duplicate" if accepted.duplicate else "accepted")
 
 
-@router.get("/requests.{fmt}")
+@router.get("/requests.{fmt}", response_model=list[Open311ServiceRequest], responses=ERRORS)
 async def get_service_requests(
     *,
     deps: Deps,
@@ -196,7 +207,7 @@ async def get_service_requests(
     return _answer(deps, ROUTE_REQUESTS, body)
 
 
-@router.get("/requests/{service_request_id}.{fmt}")
+@router.get("/requests/{service_request_id}.{fmt}", response_model=list[Open311ServiceRequest], responses=ERRORS)
 async def get_service_request(
     deps: Deps, service_request_id: str, fmt: str, jurisdiction_id: str | None = None
 ) -> JSONResponse:
