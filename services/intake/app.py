@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from services.intake import api, open311
+from services.intake import api, open311, open311_discovery
 from services.intake.deps import IntakeDeps
 from services.intake.handlers import timed_publisher
 from services.intake.metrics import IntakeMetrics
@@ -53,5 +53,6 @@ def create_app(settings: IntakeSettings, *, registry: Registry | None = None) ->
     app.state.deps = deps
     app.include_router(api.router)
     app.include_router(open311.router)
+    app.include_router(open311_discovery.router)
     with_component_schemas(app, ReportSubmission, api.ReportBatch)
     return app

@@ -67,13 +67,37 @@ class Open311Error(BaseModel):
     description: str
 
 
+XML = {"text/xml": {"schema": {"type": "string", "description": "The same content in the spec's XML"}}}
 ERRORS: dict[int | str, Any] = {
-    "4XX": {"description": "GeoReport v2 errors: a list of {code, description}", "model": list[Open311Error]},
+    "4XX": {
+        "description": "GeoReport v2 errors: a list of {code, description} (`<errors><error>` in XML)",
+        "model": list[Open311Error],
+        "content": XML,
+    },
 }
+XML_OK: dict[int | str, Any] = {200: {"description": "`.json` or `.xml` (same content)", "content": XML}}
+
+
+class Open311Endpoint(BaseModel):
+    specification: str
+    url: str
+    changeset: str
+    type: str
+    formats: list[str]
+
+
+class Open311Discovery(BaseModel):
+    changeset: str
+    contact: str
+    key_service: str
+    endpoints: list[Open311Endpoint]
+
+
 UNAVAILABLE: dict[int | str, Any] = {
     503: {
         "description": "The broker did not take the request; retry later",
         "model": list[Open311Error],
+        "content": XML,
         "headers": {"Retry-After": {"schema": {"type": "integer"}}},
     }
 }
