@@ -52,7 +52,7 @@ asyncapi: install ## write each service's AsyncAPI document (faststream docs gen
 	@mkdir -p docs/asyncapi
 	@for app in $(ASYNCAPI_APPS); do \
 		.venv/bin/faststream docs gen services.$$app.asyncapi:app -o docs/asyncapi/$$app.json >/dev/null || exit 1; \
-		echo "docs/asyncapi/$$app.json"; \
+		$(PY) -m tools.asyncapi.normalize docs/asyncapi/$$app.json && echo "docs/asyncapi/$$app.json"; \
 	done
 
 asyncapi-check: install ## generate the AsyncAPI documents into .state/asyncapi and validate them with @asyncapi/cli

@@ -7,7 +7,6 @@ every service also serves its document at ``/asyncapi.json`` and as HTML at ``/a
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +57,3 @@ def asyncapi_router(broker: RabbitBroker, *, service: str, description: str = ""
         return HTMLResponse(get_asyncapi_html(spec, try_it_out_path=None))
 
     return router
-
-
-def dump(document: dict[str, Any]) -> str:
-    return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
