@@ -6,7 +6,7 @@ UV := .venv/bin/uv
 STAMP := .venv/.installed
 PROFILE ?= quick
 
-.PHONY: help install run test test-unit test-connected lint bench chaos stack-up stack-down stack-status clean
+.PHONY: help install run test test-unit test-connected lint asyncapi asyncapi-check bench chaos stack-up stack-down stack-status clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -35,7 +35,7 @@ stack-status: install ## show each stack component and its health
 run: install ## the whole system on this machine: stack, three services, bots, simulator, live console
 	.venv/bin/gridwhistle run
 
-test: install stack-up lint ## everything: lint, unit, in-memory, connected and e2e tests
+test: install stack-up lint asyncapi-check ## everything: lint, AsyncAPI validation, unit, in-memory, connected and e2e tests
 	$(PY) -m pytest tests
 
 test-unit: install ## unit and in-memory tests only (no services needed)
@@ -45,6 +45,24 @@ lint: install ## ruff and mypy (strict)
 	.venv/bin/ruff check shared services tests tools
 	.venv/bin/ruff format --check shared services tests tools
 	.venv/bin/mypy
+
+ASYNCAPI_APPS := intake dispatch stats department
+
+asyncapi: install ## write each service's AsyncAPI document (faststream docs gen) to docs/asyncapi/
+	@mkdir -p docs/asyncapi
+	@for app in $(ASYNCAPI_APPS); do \
+		.venv/bin/faststream docs gen services.$$app.asyncapi:app -o docs/asyncapi/$$app.json >/dev/null || exit 1; \
+		$(PY) -m tools.asyncapi.normalize docs/asyncapi/$$app.json && echo "docs/asyncapi/$$app.json"; \
+	done
+
+asyncapi-check: install ## generate the AsyncAPI documents into .state/asyncapi and validate them with @asyncapi/cli
+	@mkdir -p .state/asyncapi
+	@for app in $(ASYNCAPI_APPS); do \
+		.venv/bin/faststream docs gen services.$$app.asyncapi:app -o .state/asyncapi/$$app.json >/dev/null || exit 1; \
+		tools/asyncapi/cli.sh validate --fail-severity error .state/asyncapi/$$app.json \
+			> .state/asyncapi/$$app.log 2>&1 || { cat .state/asyncapi/$$app.log; exit 1; }; \
+		echo "$$app: valid AsyncAPI ($$(grep -c '"action": "send"' .state/asyncapi/$$app.json) send, $$(grep -c '"action": "receive"' .state/asyncapi/$$app.json) receive operations)"; \
+	done
 
 bench: install stack-up ## the system beside its raw ceilings (PROFILE=quick|full), printed and saved in .state/bench
 	.venv/bin/gridwhistle bench --profile $(PROFILE)

@@ -206,6 +206,8 @@ class MatterDispatched(MatterEvent):
 
 
 class MatterAccepted(MatterEvent):
+    """An owner (the lead, or a supporting department) took the matter on in this round."""
+
     event_type: Literal["matter_accepted"] = "matter_accepted"
     round: int
     by: str
@@ -215,6 +217,8 @@ class MatterAccepted(MatterEvent):
 
 
 class MatterReturned(MatterEvent):
+    """An owner gave the matter back with a reason: rerouted, sent to supervision, or released."""
+
     event_type: Literal["matter_returned"] = "matter_returned"
     round: int
     by: str
@@ -223,6 +227,8 @@ class MatterReturned(MatterEvent):
 
 
 class MatterRerouted(MatterEvent):
+    """A supervisor gave the matter new owners (a new dispatch round follows)."""
+
     event_type: Literal["matter_rerouted"] = "matter_rerouted"
     round: int
     by: str
@@ -232,6 +238,8 @@ class MatterRerouted(MatterEvent):
 
 
 class MatterWhistled(MatterEvent):
+    """A grid-tier owner whistled the matter up to the town's departments (吹哨)."""
+
     event_type: Literal["matter_whistled"] = "matter_whistled"
     round: int
     by: str
@@ -239,6 +247,8 @@ class MatterWhistled(MatterEvent):
 
 
 class MatterResolved(MatterEvent):
+    """An owner finished its part; the lead's resolution resolves the matter."""
+
     event_type: Literal["matter_resolved"] = "matter_resolved"
     round: int
     by: str
@@ -250,6 +260,8 @@ class MatterResolved(MatterEvent):
 
 
 class MatterClosed(MatterEvent):
+    """The reporter's feedback closed the resolved matter (satisfaction 1..5)."""
+
     event_type: Literal["matter_closed"] = "matter_closed"
     round: int
     by: str
@@ -259,6 +271,8 @@ class MatterClosed(MatterEvent):
 
 
 class MatterReopened(MatterEvent):
+    """Unsatisfied feedback sent the resolved matter back to its lead."""
+
     event_type: Literal["matter_reopened"] = "matter_reopened"
     round: int
     by: str
@@ -267,6 +281,8 @@ class MatterReopened(MatterEvent):
 
 
 class MatterEscalated(MatterEvent):
+    """A deadline (accept or resolve) was missed: escalation level 1..3, addressed to its owner."""
+
     event_type: Literal["matter_escalated"] = "matter_escalated"
     round: int
     level: int = Field(ge=1, le=3)
@@ -276,6 +292,8 @@ class MatterEscalated(MatterEvent):
 
 
 class MatterCommandRejected(MatterEvent):
+    """A command that is illegal in every order was refused, with the reason."""
+
     event_type: Literal["matter_command_rejected"] = "matter_command_rejected"
     command_id: UUID
     command_type: str
@@ -329,30 +347,42 @@ class Command(Message):
 
 
 class AcceptMatter(Command):
+    """Take on a dispatched matter (lead or supporting department, grid staff)."""
+
     command_type: Literal["accept_matter"] = "accept_matter"
 
 
 class ReturnMatter(Command):
+    """Give a mis-routed matter back, with a reason (the lead: rerouted or to supervision)."""
+
     command_type: Literal["return_matter"] = "return_matter"
     reason: str = Field("", max_length=2000)  # empty is parsed, then rejected by dispatch
 
 
 class ResolveMatter(Command):
+    """Report an accepted matter as handled, with an optional note."""
+
     command_type: Literal["resolve_matter"] = "resolve_matter"
     note: str = Field("", max_length=2000)
 
 
 class WhistleMatter(Command):
+    """Grid tier: escalate the matter to the town's departments (吹哨), with a reason."""
+
     command_type: Literal["whistle_matter"] = "whistle_matter"
     reason: str = Field("", max_length=2000)
 
 
 class RecordFeedback(Command):
+    """The reporter's satisfaction (1..5) with a resolved matter: closes or reopens it."""
+
     command_type: Literal["record_feedback"] = "record_feedback"
     satisfaction: int = Field(ge=1, le=5)
 
 
 class RerouteMatter(Command):
+    """A supervisor names the new lead and supporting departments of a matter."""
+
     command_type: Literal["reroute_matter"] = "reroute_matter"
     lead: str = Field(min_length=1)
     supporting: list[str] = Field(default_factory=list)

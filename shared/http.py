@@ -10,17 +10,29 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from pydantic import BaseModel, Field
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HealthCheck = Callable[[], Awaitable[bool]]
 HEALTH_CHECK_TIMEOUT = 3.0
+
+
+class Liveness(BaseModel):
+    service: str
+    status: Literal["alive"]
+
+
+class Health(BaseModel):
+    service: str
+    status: Literal["ok", "degraded", "draining"]
+    checks: dict[str, str] = Field(description="Per dependency: `ok`, `down` or the error's type")
 
 
 async def _run_check(check: HealthCheck) -> tuple[bool, str]:
@@ -41,7 +53,7 @@ def ops_router(
     """``/livez``, ``/readyz`` (and ``/healthz``) and ``/metrics``."""
     router = APIRouter(tags=["operations"])
 
-    @router.get("/livez")
+    @router.get("/livez", response_model=Liveness)
     async def livez() -> JSONResponse:
         return JSONResponse({"service": service, "status": "alive"})
 
@@ -56,10 +68,22 @@ def ops_router(
             status_code=200 if status == "ok" else 503,
         )
 
-    router.add_api_route("/readyz", readiness, methods=["GET"])
-    router.add_api_route("/healthz", readiness, methods=["GET"])
+    for path in ("/readyz", "/healthz"):
+        router.add_api_route(
+            path,
+            readiness,
+            methods=["GET"],
+            response_model=Health,
+            responses={503: {"model": Health, "description": "A dependency does not answer, or draining"}},
+        )
 
-    @router.get("/metrics")
+    @router.get(
+        "/metrics",
+        response_class=Response,
+        responses={
+            200: {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}
+        },
+    )
     async def metrics() -> Response:
         return Response(generate_latest(metrics_registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from shared.asyncapi import asyncapi_router
 from shared.broker import make_broker
 from shared.http import HealthCheck, HttpMetricsMiddleware, ops_router
 from shared.logging import configure_logging
 from shared.mongo import MongoDoc, make_mongo_client
+from shared.problems import install_problem_handlers
 from shared.registry import Registry, load_registry
 from shared.settings import GwSettings
 from shared.topology import Topology, declare_topology, topology_for
@@ -132,7 +134,7 @@ def create_service_app(
     title: str,
     on_started: Callable[[ServiceRuntime], Awaitable[None]] | None = None,
 ) -> FastAPI:
-    """A FastAPI app whose lifespan runs the runtime; ``/healthz`` and ``/metrics`` included."""
+    """A FastAPI app whose lifespan runs the runtime; ``/healthz``, ``/metrics`` and the AsyncAPI document included."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -142,12 +144,14 @@ def create_service_app(
         finally:
             await stop_runtime(runtime)
 
-    app = FastAPI(title=title, lifespan=lifespan)
+    app = FastAPI(title=title, version="1.0.0", lifespan=lifespan)
     app.state.runtime = runtime
     app.add_middleware(HttpMetricsMiddleware, service=runtime.service, registry=runtime.metrics)
+    install_problem_handlers(app)
     app.include_router(
         ops_router(runtime.service, runtime.metrics, runtime.health_checks, draining=lambda: runtime.draining)
     )
+    app.include_router(asyncapi_router(runtime.broker, service=runtime.service))
     return app
 
 

@@ -30,6 +30,7 @@ from shared.broker import publish_command, subscriber_channel
 from shared.contracts import (
     EVENT_ADAPTER,
     AcceptMatter,
+    AnyEvent,
     Command,
     MatterDispatched,
     MatterEscalated,
@@ -136,13 +137,20 @@ class DepartmentClient:
     # ------------------------------------------------------------------ consuming
     def subscribe(self) -> None:
         """Consume the work queue as it is: the services declare and bind every queue, a department
-        only reads its own (no configure rights: it cannot delete or rebind it)."""
+        only reads its own (no configure rights: it cannot delete or rebind it). Bodies are typed
+        with the event union (a malformed one is dead-lettered with the reason before the handler)."""
+
+        async def on_work_item(event: AnyEvent) -> None:
+            await self.handle_event(event)
+
         self.broker.subscriber(
             self.queue.rabbit_queue(declare=False),
             topology.existing(topology.DISPATCH),
             ack_policy=AckPolicy.NACK_ON_ERROR,
             channel=subscriber_channel(self.prefetch),
-        )(self.handle)
+            title=self.queue.name,
+            description=f"Work items on {topology.DISPATCH.name}: {self.queue.purpose}",
+        )(on_work_item)
 
     def _owns(self, event: MatterDispatched) -> bool:
         if self.owners is None:
@@ -151,7 +159,9 @@ class DepartmentClient:
 
     async def handle(self, body: dict[str, Any]) -> None:
         """One work item body (public so tests and other transports can feed it)."""
-        event = EVENT_ADAPTER.validate_python(body)
+        await self.handle_event(EVENT_ADAPTER.validate_python(body))
+
+    async def handle_event(self, event: Event) -> None:
         key = str(event.message_id)
         if key in self._seen:
             return

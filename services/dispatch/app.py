@@ -13,6 +13,7 @@ from services.dispatch.metrics import DispatchMetrics
 from services.dispatch.rules import load_rules
 from services.dispatch.store import CaseStore
 from services.dispatch.subscribers import build_router
+from shared.catalogue import DISPATCH_EVENT_TYPES, declare_event_publishers, declare_work_publishers
 from shared.service import build_runtime, create_service_app
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ def create_app(
         prefetch=settings.prefetch,
     )
     runtime.broker.include_router(build_router(deps))
+    declare_event_publishers(runtime.broker, DISPATCH_EVENT_TYPES)  # what dispatch sends (AsyncAPI)
+    declare_work_publishers(runtime.broker)
 
     async def on_started(rt: ServiceRuntime) -> None:
         await store.ensure_indexes()

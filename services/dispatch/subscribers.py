@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from faststream import AckPolicy
 from faststream.rabbit import RabbitRouter
@@ -10,14 +10,18 @@ from faststream.rabbit import RabbitRouter
 from services.dispatch.handlers import on_command, on_matter_reported
 from shared import topology
 from shared.broker import subscriber_channel
-from shared.contracts import COMMAND_ADAPTER, MatterReported
+from shared.contracts import AnyCommand, MatterReported
 
 if TYPE_CHECKING:
     from services.dispatch.deps import DispatchDeps
 
 
 def build_router(deps: DispatchDeps) -> RabbitRouter:
-    """``dispatch.events`` (MatterReported) and ``dispatch.commands`` (all commands)."""
+    """``dispatch.events`` (MatterReported) and ``dispatch.commands`` (all commands).
+
+    The bodies are typed with the contracts, so the AsyncAPI document carries their schemas; a
+    body that fails validation raises ``ValidationError`` before the handler runs, and
+    ``shared.broker.DeadLetterMiddleware`` dead-letters it at once with the fields named."""
     router = RabbitRouter()
 
     @router.subscriber(
@@ -25,17 +29,21 @@ def build_router(deps: DispatchDeps) -> RabbitRouter:
         topology.EVENTS,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         channel=subscriber_channel(deps.prefetch),
+        title=topology.DISPATCH_EVENTS.name,
+        description="New matters (MatterReported, key `*.*.matter_reported` on gw.events): routed by the rules",
     )
-    async def matter_reported(body: dict[str, Any]) -> None:
-        await on_matter_reported(deps, MatterReported.model_validate(body))
+    async def matter_reported(report: MatterReported) -> None:
+        await on_matter_reported(deps, report)
 
     @router.subscriber(
         topology.DISPATCH_COMMANDS.rabbit_queue(),
         topology.COMMANDS,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         channel=subscriber_channel(deps.prefetch),
+        title=topology.DISPATCH_COMMANDS.name,
+        description="Every command on gw.commands (key `<town_id>.<command_type>`), by `command_type`",
     )
-    async def command(body: dict[str, Any]) -> None:
-        await on_command(deps, COMMAND_ADAPTER.validate_python(body))
+    async def command(command: AnyCommand) -> None:
+        await on_command(deps, command)
 
     return router

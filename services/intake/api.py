@@ -1,7 +1,8 @@
 """``POST /v1/reports`` and ``POST /v1/reports:batch`` for grid staff apps (bearer token per grid).
 
 Answers: 202 ``{matter_id, status_url}`` only once the broker confirmed ``MatterReported``;
-otherwise ``{"errors": [{"field", "reason"}]}`` with 400 (malformed JSON), 401 (token),
+otherwise an RFC 9457 problem (``shared.problems``: ``application/problem+json`` with
+``errors: [{"field", "reason"}]``) with 400 (malformed JSON), 401 (token),
 403 (grid not covered by the token), 409 (``report_id`` reused), 413 (body too large),
 422 (validation, registry miss) or 503 + ``Retry-After`` (broker down; retry is safe).
 Input values are never echoed: they may be personal data.
@@ -12,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field, ValidationError
 
 from services.intake.deps import Deps, IntakeDeps
 from services.intake.handlers import (
@@ -29,6 +31,7 @@ from services.intake.handlers import (
 from services.intake.tokens import TokenClaims, TokenError, verify_token
 from shared.contracts import ReportSubmission
 from shared.domain import Channel
+from shared.problems import CHALLENGE, RETRY_AFTER, problem, problem_response, problem_responses
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -65,10 +68,10 @@ class ApiError(Exception):
     headers: dict[str, str] = field(default_factory=dict)
 
     def body(self) -> dict[str, Any]:
-        return {"errors": [{"field": f, "reason": r} for f, r in self.errors]}
+        return problem(self.status, self.errors, kind=self.outcome)
 
     def response(self) -> JSONResponse:
-        return JSONResponse(self.body(), status_code=self.status, headers=self.headers or None)
+        return problem_response(self.status, self.errors, kind=self.outcome, headers=self.headers or None)
 
 
 def field_errors(error: ValidationError, prefix: Iterable[str | int] = ()) -> list[tuple[str, str]]:
@@ -80,13 +83,54 @@ def field_errors(error: ValidationError, prefix: Iterable[str | int] = ()) -> li
     return found
 
 
-def authenticate(request: Request, deps: IntakeDeps) -> TokenClaims:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+grid_token = HTTPBearer(
+    scheme_name="gridToken",
+    description="A grid bearer token (`gridwhistle tokens issue --grid <grid_id>`)",
+    auto_error=False,  # a missing token is our own 401 problem, not FastAPI's 403
+)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(grid_token)]
+
+
+class ReportAccepted(BaseModel):
+    matter_id: str = Field(description="The matter's id (UUID): the same for a repeated report")
+    status_url: str = Field(description="Where stats shows the matter's state and timeline")
+    duplicate: bool = Field(description="True: answered from an earlier acceptance, nothing published now")
+
+
+class ReportBatch(BaseModel):
+    reports: list[ReportSubmission] = Field(min_length=1, description="Up to `GW_INTAKE_MAX_BATCH_ITEMS` reports")
+
+
+class BatchItemResult(BaseModel):
+    """One item's answer: 202 with the matter, or its problem (the fields of ``Problem``)."""
+
+    index: int
+    status: int
+    matter_id: str | None = None
+    status_url: str | None = None
+    duplicate: bool | None = None
+    type: str | None = None
+    title: str | None = None
+    detail: str | None = None
+    errors: list[dict[str, str]] | None = None
+
+
+class BatchAnswer(BaseModel):
+    results: list[BatchItemResult]
+
+
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The request body as OpenAPI shows it: routes read it raw (size limit first, no echo)."""
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+def authenticate(credentials: HTTPAuthorizationCredentials | None, deps: IntakeDeps) -> TokenClaims:
     challenge = {"WWW-Authenticate": "Bearer"}
-    if scheme.lower() != "bearer" or not token.strip():
+    if credentials is None or not credentials.credentials.strip():
         raise ApiError(401, "unauthorized", [("authorization", "a grid bearer token is required")], challenge)
     try:
-        return verify_token(token.strip(), deps.settings.verification_secrets(), kind="grid")
+        return verify_token(credentials.credentials.strip(), deps.settings.verification_secrets(), kind="grid")
     except TokenError:
         raise ApiError(401, "unauthorized", [("authorization", "token not valid")], challenge) from None
 
@@ -151,11 +195,20 @@ def record_failure(deps: IntakeDeps, route: str, error: ApiError) -> None:
             deps.metrics.validation_failure(name.split(".", 2)[-1] if name.startswith("reports.") else name)
 
 
-@router.post(ROUTE_REPORTS, status_code=202)
-async def post_report(request: Request, deps: Deps) -> JSONResponse:
+@router.post(
+    ROUTE_REPORTS,
+    status_code=202,
+    response_model=ReportAccepted,
+    responses={
+        202: {"description": "Accepted: the broker confirmed `MatterReported` (or the report was known)"},
+        **problem_responses(400, 401, 403, 409, 413, 422, 503, headers={401: CHALLENGE, 503: RETRY_AFTER}),
+    },
+    openapi_extra=_json_body(ReportSubmission),
+)
+async def post_report(request: Request, deps: Deps, credentials: Credentials) -> JSONResponse:
     """Report one matter (JSON ``ReportSubmission``)."""
     try:
-        claims = authenticate(request, deps)
+        claims = authenticate(credentials, deps)
         try:
             body = await read_body(request, deps.settings.max_body_bytes)
         except BodyTooLargeError:
@@ -168,12 +221,20 @@ async def post_report(request: Request, deps: Deps) -> JSONResponse:
     return JSONResponse(answer, status_code=202)
 
 
-@router.post(ROUTE_BATCH)
-async def post_reports_batch(request: Request, deps: Deps) -> JSONResponse:
+@router.post(
+    ROUTE_BATCH,
+    response_model=BatchAnswer,
+    responses={
+        200: {"description": "One result per item, in order, each with its own status (202 or a problem)"},
+        **problem_responses(400, 401, 413, 422, headers={401: CHALLENGE}),
+    },
+    openapi_extra=_json_body(ReportBatch),
+)
+async def post_reports_batch(request: Request, deps: Deps, credentials: Credentials) -> JSONResponse:
     """Report up to ``max_batch_items`` matters: ``{"reports": [...]}`` -> one result per item, in order."""
     limit = deps.settings.max_batch_body_bytes
     try:
-        claims = authenticate(request, deps)
+        claims = authenticate(credentials, deps)
         try:
             body = await read_body(request, limit)
         except BodyTooLargeError:
@@ -197,7 +258,7 @@ async def post_reports_batch(request: Request, deps: Deps) -> JSONResponse:
             answer = await submit(item, claims, deps, prefix=("reports", index))
         except ApiError as error:
             record_failure(deps, ROUTE_BATCH, error)
-            return {"index": index, "status": error.status, **error.body()}
+            return {"index": index, **error.body()}
         deps.metrics.request(ROUTE_BATCH, "duplicate" if answer["duplicate"] else "accepted")
         return {"index": index, "status": 202, **answer}
 

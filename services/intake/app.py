@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from services.intake import api, open311
+from services.intake import api, open311, open311_discovery
 from services.intake.deps import IntakeDeps
 from services.intake.handlers import timed_publisher
 from services.intake.metrics import IntakeMetrics
 from services.intake.store import ReportStore
 from services.intake.subscribers import build_router
 from services.intake.views import RequestViews
+from shared.catalogue import declare_event_publishers
+from shared.contracts import ReportSubmission
+from shared.problems import with_component_schemas
 from shared.service import build_runtime, create_service_app
 
 if TYPE_CHECKING:
@@ -41,6 +44,7 @@ def create_app(settings: IntakeSettings, *, registry: Registry | None = None) ->
         metrics=metrics,
     )
     runtime.broker.include_router(build_router(deps))
+    declare_event_publishers(runtime.broker, ["matter_reported"])  # what intake sends (AsyncAPI)
 
     async def on_started(_: ServiceRuntime) -> None:
         await store.ensure_indexes()
@@ -49,4 +53,6 @@ def create_app(settings: IntakeSettings, *, registry: Registry | None = None) ->
     app.state.deps = deps
     app.include_router(api.router)
     app.include_router(open311.router)
+    app.include_router(open311_discovery.router)
+    with_component_schemas(app, ReportSubmission, api.ReportBatch)
     return app

@@ -40,10 +40,15 @@ from shared.errors import PermanentError, describe_error
 from shared.registry import UnknownEntity
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from typing import Any
+
+    from faststream.message import StreamMessage
     from faststream.rabbit import RabbitBroker
     from prometheus_client import Histogram
 
     from services.intake.deps import IntakeDeps, Publish
+    from services.intake.metrics import IntakeMetrics
     from shared.registry import Registry
 
 log = logging.getLogger("gridwhistle.intake.handlers")
@@ -182,22 +187,16 @@ async def accept_report(deps: IntakeDeps, registered: RegisteredSubmission, *, c
     return Accepted(record.matter_id, duplicate=False)
 
 
-async def on_intake_report(deps: IntakeDeps, body: bytes) -> Accepted:
-    """A machine source's report from ``intake.reports``.
+async def on_intake_report(deps: IntakeDeps, submission: ReportSubmission) -> Accepted:
+    """A machine source's report from ``intake.reports`` (validated by ``report_decoder``).
 
-    A malformed body (pydantic ``ValidationError``), a registry miss or a reused ``report_id``
-    raise permanent errors: dead-lettered at once with the reason. ``IntakeUnavailableError`` is
-    transient: the message is requeued.
+    A registry miss or a reused ``report_id`` raise permanent errors: dead-lettered at once with
+    the reason. ``IntakeUnavailableError`` is transient: the message is requeued.
     """
     metrics = deps.metrics
     try:
-        registered = check_against_registry(ReportSubmission.model_validate_json(body), deps.registry)
+        registered = check_against_registry(submission, deps.registry)
         accepted = await accept_report(deps, registered, channel=Channel.AMQP)
-    except ValidationError as error:
-        metrics.request(AMQP_ROUTE, "invalid")
-        for item in error.errors(include_input=False, include_url=False):
-            metrics.validation_failure(str(item["loc"][0]) if item["loc"] else "body")
-        raise
     except RegistryMismatchError as miss:
         metrics.request(AMQP_ROUTE, "invalid")
         metrics.validation_failure(miss.field)
@@ -210,6 +209,25 @@ async def on_intake_report(deps: IntakeDeps, body: bytes) -> Accepted:
         raise
     metrics.request(AMQP_ROUTE, "duplicate" if accepted.duplicate else "accepted")
     return accepted
+
+
+def report_decoder(metrics: IntakeMetrics) -> Callable[..., Awaitable[Any]]:
+    """The ``intake.reports`` decoder: FastStream's JSON decoding, then the ``ReportSubmission``
+    check, so a schema failure is counted as ``invalid`` before ``DeadLetterMiddleware``
+    dead-letters it (malformed JSON fails earlier and is not counted: it never was a report)."""
+
+    async def decode(message: StreamMessage[Any], original: Callable[[StreamMessage[Any]], Awaitable[Any]]) -> Any:
+        body = await original(message)
+        try:
+            ReportSubmission.model_validate(body)
+        except ValidationError as error:
+            metrics.request(AMQP_ROUTE, "invalid")
+            for item in error.errors(include_input=False, include_url=False):
+                metrics.validation_failure(str(item["loc"][0]) if item["loc"] else "body")
+            raise
+        return body
+
+    return decode
 
 
 def timed_publisher(broker: RabbitBroker, confirm_seconds: Histogram) -> Publish:

@@ -1,9 +1,11 @@
-"""Open311 GeoReport v2 under ``/open311/v2/`` (JSON only; another format is a 400).
+"""Open311 GeoReport v2 under ``/open311/v2/``: every endpoint in ``.xml`` (the spec's required
+format, ``open311_xml``) and ``.json`` with the same content; another format is a 400.
 
 ``jurisdiction_id`` is the town. POST ``requests.json`` is form-encoded and needs an Open311
 ``api_key`` (a token of kind ``open311``, for a town or one grid); it is accepted only once the
 broker confirmed ``MatterReported``. Statuses come from the stats read model (read-only).
-Errors are a list of ``{code, description}`` with the same HTTP status.
+Errors are a list of ``{code, description}`` (``<errors><error>`` in XML) with the same HTTP status.
+``GET requests`` pages with ``page`` (from 1) and ``page_size``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import ValidationError
 
 from services.intake.api import BodyTooLargeError, read_body
@@ -25,6 +27,7 @@ from services.intake.handlers import (
     accept_report,
     check_against_registry,
 )
+from services.intake.open311_answers import FORMATS, Open311Error, check_format, paging, parse_date, render_answer
 from services.intake.open311_catalogue import (
     CATEGORY_CODES,
     FORM_FIELD_OF,
@@ -34,6 +37,16 @@ from services.intake.open311_catalogue import (
     service_definition,
     service_list,
     service_request,
+)
+from services.intake.open311_schemas import (
+    ERRORS,
+    FORM_BODY,
+    UNAVAILABLE,
+    XML_OK,
+    Open311Created,
+    Open311Service,
+    Open311ServiceDefinition,
+    Open311ServiceRequest,
 )
 from services.intake.tokens import TokenClaims, TokenError, verify_token
 from services.intake.views import RequestFilter, RequestView
@@ -50,21 +63,6 @@ FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 router = APIRouter(prefix=PREFIX, tags=["open311"])
 
 
-class Open311Error(Exception):
-    def __init__(self, status: int, outcome: str, *descriptions: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(descriptions)
-        self.status, self.outcome, self.descriptions, self.headers = status, outcome, descriptions, headers
-
-    def response(self) -> JSONResponse:
-        body = [{"code": self.status, "description": d} for d in self.descriptions]
-        return JSONResponse(body, status_code=self.status, headers=self.headers)
-
-
-def _json_only(fmt: str) -> None:
-    if fmt != "json":
-        raise Open311Error(400, "invalid", f"format: {fmt!r} is not supported, use .json")
-
-
 def _jurisdiction(deps: IntakeDeps, value: str | None, *, required: bool) -> str | None:
     if value:
         if not deps.registry.has_town(value):
@@ -78,50 +76,60 @@ def _jurisdiction(deps: IntakeDeps, value: str | None, *, required: bool) -> str
     return None
 
 
-def _answer(deps: IntakeDeps, route: str, body: Any, status: int = 200, outcome: str = "ok") -> JSONResponse:
+def _answer(deps: IntakeDeps, route: str, fmt: str, kind: str, body: Any, outcome: str = "ok") -> Response:
     deps.metrics.request(route, outcome)
-    return JSONResponse(body, status_code=status)
+    return render_answer(fmt, kind, body)
 
 
-def _failed(deps: IntakeDeps, route: str, error: Open311Error) -> JSONResponse:
+def _failed(deps: IntakeDeps, route: str, error: Open311Error, fmt: str) -> Response:
     deps.metrics.request(route, error.outcome)
     if error.outcome == "invalid":
         for description in error.descriptions:
             deps.metrics.validation_failure(description.split(":", 1)[0])
-    return error.response()
+    return error.response(fmt if fmt in FORMATS else "json")
 
 
-@router.get("/services.{fmt}")
-async def get_services(deps: Deps, fmt: str, jurisdiction_id: str | None = None) -> JSONResponse:
+@router.get("/services.{fmt}", response_model=list[Open311Service], responses={**ERRORS, **XML_OK})
+async def get_services(deps: Deps, fmt: str, jurisdiction_id: str | None = None) -> Response:
     """The categories, as Open311 services."""
     try:
-        _json_only(fmt)
+        check_format(fmt)
         _jurisdiction(deps, jurisdiction_id, required=False)
     except Open311Error as error:
-        return _failed(deps, ROUTE_SERVICES, error)
-    return _answer(deps, ROUTE_SERVICES, service_list())
+        return _failed(deps, ROUTE_SERVICES, error, fmt)
+    return _answer(deps, ROUTE_SERVICES, fmt, "services", service_list())
 
 
-@router.get("/services/{service_code}.{fmt}")
+@router.get("/services/{service_code}.{fmt}", response_model=Open311ServiceDefinition, responses={**ERRORS, **XML_OK})
 async def get_service_definition(
-    deps: Deps, service_code: str, fmt: str, jurisdiction_id: str | None = None
-) -> JSONResponse:
-    """A service's attribute definitions."""
+    deps: Deps, service_code: str, fmt: str, jurisdiction_id: str | None = None, api_key: str | None = None
+) -> Response:
+    """A service's attributes: ``grid_id`` lists the jurisdiction's grids, and is not required
+    when the (optional) ``api_key`` was issued for one grid."""
     try:
-        _json_only(fmt)
-        _jurisdiction(deps, jurisdiction_id, required=False)
+        check_format(fmt)
+        town_id = _jurisdiction(deps, jurisdiction_id, required=True)
         if service_code not in CATEGORY_CODES:
             raise Open311Error(404, "not_found", "service_code: unknown service")
+        claims = _api_key(deps, api_key) if api_key else None
     except Open311Error as error:
-        return _failed(deps, ROUTE_SERVICE, error)
-    return _answer(deps, ROUTE_SERVICE, service_definition(Category(service_code)))
+        return _failed(deps, ROUTE_SERVICE, error, fmt)
+    grids = [(g.grid_id, f"{g.name_zh} {g.name}") for g in deps.registry.all_grids() if g.town_id == town_id]
+    grid_known = claims is not None and claims.grid_id is not None
+    body = service_definition(Category(service_code), grids, grid_required=not grid_known)
+    return _answer(deps, ROUTE_SERVICE, fmt, "service_definition", body)
 
 
-@router.post("/requests.{fmt}")
-async def post_service_request(request: Request, deps: Deps, fmt: str) -> JSONResponse:
+@router.post(
+    "/requests.{fmt}",
+    response_model=list[Open311Created],
+    responses={**ERRORS, **UNAVAILABLE, **XML_OK},
+    openapi_extra=FORM_BODY,
+)
+async def post_service_request(request: Request, deps: Deps, fmt: str) -> Response:
     """Create a service request (form-encoded): the answer carries its ``service_request_id``."""
     try:
-        _json_only(fmt)
+        check_format(fmt)
         pairs = await _read_form(request, deps)
         form = dict(pairs)
         claims = _api_key(deps, form.get("api_key", ""))
@@ -155,7 +163,7 @@ async def post_service_request(request: Request, deps: Deps, fmt: str) -> JSONRe
             retry = {"Retry-After": str(deps.settings.retry_after_seconds)}
             raise Open311Error(503, "unavailable", "service unavailable, retry later", headers=retry) from None
     except Open311Error as error:
-        return _failed(deps, ROUTE_REQUESTS, error)
+        return _failed(deps, ROUTE_REQUESTS, error, fmt)
     town_name = deps.registry.town(town_id).name
     body = [
         {
@@ -164,10 +172,12 @@ async def post_service_request(request: Request, deps: Deps, fmt: str) -> JSONRe
             "account_id": None,
         }
     ]
-    return _answer(deps, ROUTE_REQUESTS, body, outcome="duplicate" if accepted.duplicate else "accepted")
+    return _answer(
+        deps, ROUTE_REQUESTS, fmt, "requests", body, outcome="duplicate" if accepted.duplicate else "accepted"
+    )
 
 
-@router.get("/requests.{fmt}")
+@router.get("/requests.{fmt}", response_model=list[Open311ServiceRequest], responses={**ERRORS, **XML_OK})
 async def get_service_requests(
     *,
     deps: Deps,
@@ -178,38 +188,44 @@ async def get_service_requests(
     start_date: str | None = None,
     end_date: str | None = None,
     status: str | None = None,
-) -> JSONResponse:
-    """Service requests: by ids (other filters ignored, as the spec says) or by filters, newest first."""
+    page: str | None = None,
+    page_size: str | None = None,
+) -> Response:
+    """Service requests: by ids (other filters ignored, as the spec says) or by filters, newest
+    first, one ``page`` (from 1) of ``page_size`` at a time (default and most: the max results)."""
     limit = deps.settings.open311_max_results
     try:
-        _json_only(fmt)
+        check_format(fmt)
         town_id = _jurisdiction(deps, jurisdiction_id, required=False)
+        number, size = paging(page, page_size, limit)
         if service_request_id:
             ids = [i.strip() for i in service_request_id.split(",") if i.strip()][:limit]
             views = await deps.views.by_ids(ids)
         else:
             wanted = _filter(deps, town_id, codes=service_code, start=start_date, end=end_date, status=status)
-            views = await deps.views.search(wanted, limit=limit)
+            views = (await deps.views.search(wanted, limit=number * size))[(number - 1) * size :]
     except Open311Error as error:
-        return _failed(deps, ROUTE_REQUESTS, error)
+        return _failed(deps, ROUTE_REQUESTS, error, fmt)
     body = [service_request(v, deps.registry) for v in views if town_id is None or _town_of(v) == town_id]
-    return _answer(deps, ROUTE_REQUESTS, body)
+    return _answer(deps, ROUTE_REQUESTS, fmt, "requests", body[:size])
 
 
-@router.get("/requests/{service_request_id}.{fmt}")
+@router.get(
+    "/requests/{service_request_id}.{fmt}", response_model=list[Open311ServiceRequest], responses={**ERRORS, **XML_OK}
+)
 async def get_service_request(
     deps: Deps, service_request_id: str, fmt: str, jurisdiction_id: str | None = None
-) -> JSONResponse:
+) -> Response:
     """One service request, as a list of one (the spec's shape)."""
     try:
-        _json_only(fmt)
+        check_format(fmt)
         town_id = _jurisdiction(deps, jurisdiction_id, required=False)
         views = await deps.views.by_ids([service_request_id])
         if not views or (town_id is not None and _town_of(views[0]) != town_id):
             raise Open311Error(404, "not_found", "service_request_id: not found")
     except Open311Error as error:
-        return _failed(deps, ROUTE_REQUEST, error)
-    return _answer(deps, ROUTE_REQUEST, [service_request(views[0], deps.registry)])
+        return _failed(deps, ROUTE_REQUEST, error, fmt)
+    return _answer(deps, ROUTE_REQUEST, fmt, "requests", [service_request(views[0], deps.registry)])
 
 
 # ---------------------------------------------------------------- helpers
@@ -245,16 +261,6 @@ def _descriptions(error: ValidationError) -> list[str]:
     return found
 
 
-def _parse_date(name: str, value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise Open311Error(400, "invalid", f"{name}: not a W3C date-time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _filter(
     deps: IntakeDeps,
     town_id: str | None,
@@ -271,8 +277,8 @@ def _filter(
     statuses = frozenset(s.strip() for s in (status or "open,closed").split(",") if s.strip())
     if not statuses or not statuses <= {"open", "closed"}:
         raise Open311Error(400, "invalid", "status: open or closed")
-    until = _parse_date("end_date", end_date) or datetime.now(UTC)
-    since = _parse_date("start_date", start_date) or until - timedelta(days=deps.settings.open311_window_days)
+    until = parse_date("end_date", end_date) or datetime.now(UTC)
+    since = parse_date("start_date", start_date) or until - timedelta(days=deps.settings.open311_window_days)
     if since > until:
         raise Open311Error(400, "invalid", "start_date: after end_date")
     return RequestFilter(town_id=town_id, categories=wanted_codes, start=since, end=until, statuses=statuses)

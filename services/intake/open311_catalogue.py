@@ -107,19 +107,22 @@ def service_list() -> list[dict[str, Any]]:
     ]
 
 
-def service_definition(code: Category) -> dict[str, Any]:
+def service_definition(code: Category, grids: list[tuple[str, str]], *, grid_required: bool) -> dict[str, Any]:
+    """``grids``: the jurisdiction's ``(grid_id, name)``; a client fills ``grid_id`` from them alone.
+    Not required when the caller's api_key was issued for one grid (that grid is the default)."""
     return {
         "service_code": code.value,
         "attributes": [
             {
                 "variable": True,
                 "code": "grid_id",
-                "datatype": "string",
-                "required": True,
-                "datatype_description": "Grid id (village or community), e.g. changjia-g017; "
-                "may be left out with an api_key issued for one grid",
+                "datatype": "singlevaluelist",
+                "required": grid_required,
+                "datatype_description": "The grid (village or community) where the matter is; "
+                "optional with an api_key issued for one grid",
                 "order": 1,
                 "description": "Grid",
+                "values": [{"key": key, "name": name} for key, name in grids],
             },
             {
                 "variable": True,

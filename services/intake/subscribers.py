@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from faststream import AckPolicy
-from faststream.rabbit import RabbitMessage, RabbitRouter
+from faststream.rabbit import RabbitRouter
 
-from services.intake.handlers import on_intake_report
+from services.intake.handlers import on_intake_report, report_decoder
 from shared import topology
 from shared.broker import subscriber_channel
+from shared.contracts import ReportSubmission
 
 if TYPE_CHECKING:
     from services.intake.deps import IntakeDeps
@@ -24,9 +25,11 @@ def build_router(deps: IntakeDeps) -> RabbitRouter:
         ack_policy=AckPolicy.NACK_ON_ERROR,
         channel=subscriber_channel(deps.prefetch),
         title=topology.INTAKE_REPORTS.name,
-        description="ReportSubmission from machine sources; invalid ones are dead-lettered with the reason",
+        description="ReportSubmission from machine sources (exchange gw.intake, key `<town_id>.<source>`); "
+        "invalid ones are dead-lettered to intake.reports.dead with the reason in `x-gw-error`",
+        decoder=report_decoder(deps.metrics),
     )
-    async def on_machine_report(message: RabbitMessage) -> None:
-        await on_intake_report(deps, message.body)
+    async def on_machine_report(report: ReportSubmission) -> None:
+        await on_intake_report(deps, report)
 
     return router

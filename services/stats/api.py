@@ -1,7 +1,8 @@
 """HTTP routes of stats (DESIGN §9): matters, figures per town/grid/department, the backlog.
 
 ``from``/``to`` are inclusive calendar days (``YYYY-MM-DD``, in ``GW_STATS_TIMEZONE``); both are
-optional (open-ended). Unknown towns, grids and departments are 404 (registry lookup), bad dates 422.
+optional (open-ended). Unknown towns, grids and departments are 404 (registry lookup), bad dates 422;
+errors are RFC 9457 problems (``shared.problems``) naming the field (``from``, ``to``, ``town_id``...).
 """
 
 from __future__ import annotations
@@ -9,12 +10,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.stats import queries
+from services.stats.schemas import Backlog, DepartmentStats, GridStats, MatterAnswer, TownStats
 from shared.mongo import MongoDoc
+from shared.problems import ProblemError, problem_responses
 from shared.read_models import MatterView
 from shared.registry import Registry
 
@@ -49,8 +52,9 @@ def _check_period(start: date | None, end: date | None) -> None:
         )
 
 
-def _not_found(kind: str, entity_id: str) -> HTTPException:
-    return HTTPException(status_code=404, detail=f"unknown {kind} {entity_id!r}")
+def _not_found(kind: str, entity_id: str) -> ProblemError:
+    """404 naming the path field; the id itself is not echoed."""
+    return ProblemError(404, [(f"{kind}_id", f"no {kind} with this id")])
 
 
 def _iso(value: Any) -> Any:
@@ -66,7 +70,10 @@ def _iso(value: Any) -> Any:
 router = APIRouter(prefix="/v1", tags=["stats"])
 
 
-@router.get("/matters/{matter_id}")
+ERRORS = problem_responses(404, 422)
+
+
+@router.get("/matters/{matter_id}", response_model=MatterAnswer, responses=problem_responses(404))
 async def get_matter(matter_id: str, db: Db) -> dict[str, Any]:
     """State, owners, deadlines and the timeline (sorted by sequence) of one matter."""
     doc = await queries.get_matter(db, matter_id)
@@ -82,7 +89,7 @@ async def get_matter(matter_id: str, db: Db) -> dict[str, Any]:
     return view
 
 
-@router.get("/stats/towns/{town_id}")
+@router.get("/stats/towns/{town_id}", response_model=TownStats, responses=ERRORS)
 async def town_stats(town_id: str, db: Db, registry: Reg, start: From = None, end: To = None) -> dict[str, Any]:
     if not registry.has_town(town_id):
         raise _not_found("town", town_id)
@@ -90,7 +97,7 @@ async def town_stats(town_id: str, db: Db, registry: Reg, start: From = None, en
     return await queries.town_stats(db, town_id, start, end)
 
 
-@router.get("/stats/grids/{grid_id}")
+@router.get("/stats/grids/{grid_id}", response_model=GridStats, responses=ERRORS)
 async def grid_stats(grid_id: str, db: Db, registry: Reg, start: From = None, end: To = None) -> dict[str, Any]:
     if not registry.has_grid(grid_id):
         raise _not_found("grid", grid_id)
@@ -98,7 +105,7 @@ async def grid_stats(grid_id: str, db: Db, registry: Reg, start: From = None, en
     return await queries.grid_stats(db, registry.grid(grid_id).town_id, grid_id, start, end)
 
 
-@router.get("/stats/departments/{department_id}")
+@router.get("/stats/departments/{department_id}", response_model=DepartmentStats, responses=ERRORS)
 async def department_stats(
     department_id: str, db: Db, registry: Reg, start: From = None, end: To = None
 ) -> dict[str, Any]:
@@ -108,7 +115,7 @@ async def department_stats(
     return await queries.department_stats(db, registry, department_id, start, end)
 
 
-@router.get("/backlog")
+@router.get("/backlog", response_model=Backlog, responses=ERRORS)
 async def backlog(
     db: Db, registry: Reg, town_id: Annotated[str | None, Query(description="Only this town's matters")] = None
 ) -> dict[str, Any]:

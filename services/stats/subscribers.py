@@ -7,7 +7,7 @@ committed: the batch is how this queue is consumed, so it is built here with the
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from faststream import AckPolicy
 from faststream.rabbit import RabbitRouter
@@ -15,7 +15,7 @@ from faststream.rabbit import RabbitRouter
 from services.stats.batcher import EventBatcher
 from services.stats.handlers import refuse_unknown_places, when_events_arrive_update_read_models
 from shared.broker import subscriber_channel
-from shared.contracts import EVENT_ADAPTER, AnyEvent
+from shared.contracts import AnyEvent
 from shared.topology import EVENTS, STATS_EVENTS
 
 if TYPE_CHECKING:
@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 
 
 def build_router(deps: StatsDeps) -> RabbitRouter:
-    """The stats subscriber: a malformed event, or one about a grid the registry does not place in
-    its town, is dead-lettered at once."""
+    """The stats subscriber: typed with the event union (its schema is in the AsyncAPI document);
+    a malformed event, or one about a grid the registry does not place in its town, is
+    dead-lettered at once."""
     batcher: EventBatcher[AnyEvent] = EventBatcher(
         partial(when_events_arrive_update_read_models, deps), key=lambda e: str(e.message_id), max_batch=deps.batch_max
     )
@@ -36,9 +37,9 @@ def build_router(deps: StatsDeps) -> RabbitRouter:
         ack_policy=AckPolicy.NACK_ON_ERROR,
         channel=subscriber_channel(deps.prefetch),
         title="stats.events",
-        description="Every event on gw.events, into the read models",
+        description="Every event on gw.events (key `#`), by `event_type`, into the read models",
     )
-    async def on_event(body: dict[str, Any]) -> None:
-        await batcher.apply(refuse_unknown_places(EVENT_ADAPTER.validate_python(body), deps.registry))
+    async def on_event(event: AnyEvent) -> None:
+        await batcher.apply(refuse_unknown_places(event, deps.registry))
 
     return router

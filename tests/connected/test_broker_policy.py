@@ -125,6 +125,40 @@ async def test_malformed_message_is_dead_lettered_at_once_with_the_field(setting
         await broker.stop()
 
 
+async def test_typed_subscriber_dead_letters_a_malformed_body_before_the_handler(settings: GwSettings) -> None:
+    """Subscribers take the contract models (for AsyncAPI): validation fails before the handler
+    runs and the message is still dead-lettered at once, with the fields named."""
+    from shared.contracts import MatterReported
+
+    handled: list[MatterReported] = []
+    broker = await _declared(settings, TEST_QUEUE)
+
+    @broker.subscriber(
+        TEST_QUEUE.rabbit_queue(),
+        topology.EVENTS,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        channel=subscriber_channel(4),
+    )
+    async def on_reported(report: MatterReported) -> None:
+        handled.append(report)
+
+    await broker.start()
+    try:
+        bad = {"matter_id": str(uuid.uuid4()), "town_id": "changjia", "grid_id": "changjia-g001"}
+        await publish_confirmed(broker, bad, exchange=topology.EVENTS, routing_key="test.bad")
+        await publish_confirmed(broker, b"{not json", exchange=topology.EVENTS, routing_key="test.bad")
+        dead = await _get_all(settings, TEST_QUEUE.dead_letter_queue, expect=2)
+        assert len(dead) == 2
+        assert all(m.headers[topology.HEADER_ERROR_TYPE] == "permanent" for m in dead)
+        reasons = [str(m.headers[topology.HEADER_ERROR]) for m in dead]
+        assert "summary: Field required" in reasons[0]
+        assert "category: Field required" in reasons[0]
+        assert reasons[1].startswith("validation failed") or reasons[1].startswith("JSONDecodeError"), reasons[1]
+        assert handled == []
+    finally:
+        await broker.stop()
+
+
 async def test_broker_dead_letters_by_itself_when_consumers_keep_dying(settings: GwSettings) -> None:
     """The queue's x-delivery-limit is the backstop when no handler gets to say why."""
     broker = await _declared(settings, TEST_QUEUE)

@@ -150,7 +150,9 @@ async def test_open311_errors_come_in_the_spec_shape(settings: GwSettings) -> No
         unknown = await c.get("/open311/v2/requests/00000000-0000-4000-8000-000000000000.json")
         assert unknown.status_code == 404 and unknown.json()[0]["code"] == 404
         assert (await c.get("/open311/v2/services/noise.json")).status_code == 404
-        assert (await c.get("/open311/v2/services.xml")).status_code == 400
+        assert (await c.get("/open311/v2/services.yaml")).status_code == 400  # .json and .xml only
+        assert (await c.get("/open311/v2/requests.json", params={"page": "0"})).status_code == 400
+        assert (await c.get("/open311/v2/requests.json", params={"page_size": "100000"})).status_code == 400
         assert (await c.get("/open311/v2/services.json", params={"jurisdiction_id": "atlantis"})).status_code == 404
         assert (await c.get("/open311/v2/requests.json", params={"status": "pending"})).status_code == 400
         assert await events.count_now() == 0

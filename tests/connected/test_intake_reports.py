@@ -64,7 +64,9 @@ async def test_repeated_report_id_answers_the_same_matter_and_a_changed_body_is_
         assert first.status_code == again.status_code == 202
         assert again.json()["matter_id"] == first.json()["matter_id"]
         assert changed.status_code == 409
-        assert changed.json() == {"errors": [{"field": "report_id", "reason": "already used for a different report"}]}
+        assert changed.headers["content-type"] == "application/problem+json"
+        assert changed.json()["errors"] == [{"field": "report_id", "reason": "already used for a different report"}]
+        assert changed.json()["status"] == 409 and changed.json()["type"] == "urn:gridwhistle:problem:conflict"
         assert len(await events.take(1)) == 1
         assert await events.count_now() == 0
 

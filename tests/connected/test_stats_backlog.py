@@ -262,12 +262,12 @@ async def test_api_answers_404_for_unknown_ids_and_422_naming_a_bad_date(setting
         assert (await client.get("/v1/backlog", params={"town_id": "atlantis"})).status_code == 404
         bad = await client.get("/v1/stats/towns/changjia", params={"from": "2026-13-01"})
         assert bad.status_code == 422
-        assert bad.json()["detail"][0]["loc"] == ["query", "from"]
+        assert bad.json()["errors"][0]["field"] == "from"
         reversed_period = await client.get(
             "/v1/stats/grids/changjia-g001", params={"from": "2026-11-20", "to": "2026-11-01"}
         )
         assert reversed_period.status_code == 422
-        assert reversed_period.json()["detail"][0]["loc"] == ["query", "from"]
+        assert reversed_period.json()["errors"][0]["field"] == "from"
         empty = await client.get("/v1/stats/towns/changjia", params={"from": "2026-11-01", "to": "2026-11-30"})
         assert empty.status_code == 200
         assert empty.json()["kpis"]["reported"] == 0

@@ -27,9 +27,15 @@ def test_every_category_is_a_service_with_attributes() -> None:
     services = service_list()
     assert [s["service_code"] for s in services] == [c.value for c in Category]
     assert all(s["metadata"] is True and s["type"] == "realtime" and s["group"] for s in services)
-    attributes = service_definition(Category.DISPUTE)["attributes"]
+    grids = [("changjia-g001", "常家村 Changjia Village")]
+    attributes = service_definition(Category.DISPUTE, grids, grid_required=True)["attributes"]
     assert [a["order"] for a in attributes] == sorted(a["order"] for a in attributes)
     assert all({"variable", "code", "datatype", "required", "description"} <= set(a) for a in attributes)
+    grid = attributes[0]
+    assert grid["code"] == "grid_id" and grid["datatype"] == "singlevaluelist" and grid["required"] is True
+    assert grid["values"] == [{"key": "changjia-g001", "name": "常家村 Changjia Village"}]
+    relaxed = service_definition(Category.DISPUTE, grids, grid_required=False)["attributes"][0]
+    assert relaxed["required"] is False
 
 
 def test_form_maps_onto_a_valid_submission_with_citizen_contact() -> None:

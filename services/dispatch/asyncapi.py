@@ -1,0 +1,28 @@
+"""The dispatch service's AsyncAPI application object: ``faststream docs gen services.dispatch.asyncapi:app``.
+
+``app`` is built on first access (module ``__getattr__``), never at import: it is the broker of
+``create_app(DispatchSettings())`` (no connection is made) with its typed subscribers and declared
+publishers. The running service serves the same document at ``/asyncapi.json``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from services.dispatch.app import SERVICE, create_app
+from services.dispatch.config import DispatchSettings
+from shared.asyncapi import application
+
+if TYPE_CHECKING:
+    from faststream import FastStream
+
+
+def build() -> FastStream:
+    runtime = create_app(DispatchSettings()).state.runtime
+    return application(runtime.broker, service=SERVICE)
+
+
+def __getattr__(name: str) -> FastStream:
+    if name == "app":
+        return build()
+    raise AttributeError(name)

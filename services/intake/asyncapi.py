@@ -1,0 +1,28 @@
+"""The intake service's AsyncAPI application object: ``faststream docs gen services.intake.asyncapi:app``.
+
+``app`` is built on first access (module ``__getattr__``), never at import: it is the broker of
+``create_app(IntakeSettings())`` (no connection is made) with its typed subscribers and declared
+publishers. The running service serves the same document at ``/asyncapi.json``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from services.intake.app import SERVICE, create_app
+from services.intake.config import IntakeSettings
+from shared.asyncapi import application
+
+if TYPE_CHECKING:
+    from faststream import FastStream
+
+
+def build() -> FastStream:
+    runtime = create_app(IntakeSettings()).state.runtime
+    return application(runtime.broker, service=SERVICE)
+
+
+def __getattr__(name: str) -> FastStream:
+    if name == "app":
+        return build()
+    raise AttributeError(name)
