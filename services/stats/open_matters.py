@@ -112,12 +112,7 @@ async def department_open_matters(
     if after is not None:
         since, matter_id = decode_cursor(after)
         query["$or"] = [{"open_since": {"$gt": since}}, {"open_since": since, "_id": {"$gt": matter_id}}]
-    cursor = (
-        db[MATTERS]
-        .find(query, OPEN_MATTER_FIELDS)
-        .sort([("open_since", 1), ("_id", 1)])
-        .limit(limit + 1)
-    )
+    cursor = db[MATTERS].find(query, OPEN_MATTER_FIELDS).sort([("open_since", 1), ("_id", 1)]).limit(limit + 1)
     docs = [doc async for doc in cursor]
     page, more = docs[:limit], len(docs) > limit
     last = page[-1] if page else None
