@@ -74,6 +74,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "by_category": ("分类统计", "By category"),
     "stats_down": ("统计服务暂不可用，稍后自动刷新", "The stats service is unavailable; retrying"),
     "live": ("实时刷新", "live"),
+    "waiting_supporting": (
+        "协办部门办结后主办方可办结, 尚待",
+        "The lead resolves after its supporting departments; waiting for",
+    ),
 }
 
 TERMS: dict[str, tuple[str, str]] = {

@@ -143,6 +143,9 @@ def _matter_context(deps: ConsoleDeps, who: Principal, matter: dict[str, Any], l
         "row": row,
         "may_act": who.may_act_on(matter),
         "rejections": handlers.rejections_for(matter, who),
+        "waiting_for": [d for d in matter.get("open_departments") or [] if d != who.subject]
+        if mine and mine.get("role") == "lead"
+        else [],
     }
 
 
