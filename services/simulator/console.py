@@ -42,6 +42,8 @@ class Endpoints:
     stats: str
     prometheus: str
     rabbitmq_ui: str
+    console: str = ""
+    """The web console (departments sign in there)."""
 
 
 @dataclass
@@ -220,6 +222,13 @@ def render(state: ConsoleState) -> Group:
     for error in state.errors:
         parts.append(Text(f"unavailable — {error}", style="yellow"))
     e = state.endpoints
+    if e.console:
+        parts.append(
+            Text(
+                f"web console: {e.console}/  (sign in: gridwhistle console issue --department <department_id>)",
+                style="bold",
+            )
+        )
     parts.append(
         Text(
             f"metrics: {e.intake}/metrics {e.dispatch}/metrics {e.stats}/metrics   stats API: {e.stats}/v1/backlog   "
