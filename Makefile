@@ -6,19 +6,23 @@ UV := .venv/bin/uv
 STAMP := .venv/.installed
 PROFILE ?= quick
 
-.PHONY: help install run test test-unit test-connected lint asyncapi asyncapi-check bench chaos stack-up stack-down stack-status clean
+.PHONY: help install browser run test test-unit test-connected lint asyncapi asyncapi-check bench chaos stack-up stack-down stack-status clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock package.json package-lock.json
 	@test -x $(PY) || python3 -m venv .venv
 	@test -x $(UV) || $(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.8
 	$(UV) pip sync --quiet --python $(PY) requirements.lock
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	npm ci --silent --no-audit --no-fund  # the console's htmx (package-lock.json) into node_modules/
 	@touch $(STAMP)
 
 install: $(STAMP) ## create or update .venv from the lock file
+
+browser: install ## Chromium and chromedriver from Debian (apt) for the browser tests, when missing
+	$(PY) -m tools.browser
 
 lock: ## re-resolve requirements.lock from pyproject.toml
 	$(UV) pip compile --quiet --python $(PY) pyproject.toml --extra dev -o requirements.lock
@@ -32,10 +36,10 @@ stack-down: install ## stop what stack-up started
 stack-status: install ## show each stack component and its health
 	$(PY) -m tools.stack status
 
-run: install ## the whole system on this machine: stack, three services, bots, simulator, live console
+run: install ## the whole system on this machine: stack, four services (console included), bots, simulator, live console
 	.venv/bin/gridwhistle run
 
-test: install stack-up lint asyncapi-check ## everything: lint, AsyncAPI validation, unit, in-memory, connected and e2e tests
+test: install stack-up browser lint asyncapi-check ## everything: lint, AsyncAPI validation, unit, in-memory, connected and e2e tests (browser tests in headless Chromium)
 	$(PY) -m pytest tests
 
 test-unit: install ## unit and in-memory tests only (no services needed)

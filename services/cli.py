@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from services.admin.cli import dlq_app, topology_app, users_app
+from services.console.cli import console_app
 from services.department.cli import dept_app
 from services.dispatch.cli import dispatch_app
 from services.intake.cli import intake_app
@@ -30,6 +31,7 @@ app.command("run", help="Everything on this machine: stack, services, bots, simu
 app.add_typer(intake_app, name="intake", help="The intake service (HTTP + AMQP reports).")
 app.add_typer(dispatch_app, name="dispatch", help="The dispatch service and its routing rules.")
 app.add_typer(stats_app, name="stats", help="The stats service, read models and rebuild.")
+app.add_typer(console_app, name="console", help="The web console (departments) and its sign-in credentials.")
 app.command("simulate", help="Replay a scenario through intake's public API.")(simulate_command)
 app.add_typer(dept_app, name="dept", help="Department side: inbox and worker bot.")
 app.add_typer(tokens_app, name="tokens", help="Issue grid bearer tokens and Open311 api keys.")

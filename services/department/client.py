@@ -210,6 +210,12 @@ class DepartmentClient:
             item = current
         return item.follow(event.sequence, event.matter)
 
+    def remember(self, item: WorkItem) -> None:
+        """Hold a matter learnt elsewhere (the stats read model, ``services.department.reload``)."""
+        current = self.items.get(item.matter_id)
+        if current is None or current.sequence <= item.sequence:
+            self.items[item.matter_id] = item
+
     # ------------------------------------------------------------------ commands
     def _item(self, matter_id: UUID | str) -> WorkItem:
         return self.items[UUID(str(matter_id))]

@@ -45,6 +45,8 @@ class Endpoints:
     alertmanager: str = ""
     alert_inbox: str = ""
     """Where Alertmanager's webhooks land (tools/alert_inbox.py; its log: .state/logs/alert-inbox.log)."""
+    console: str = ""
+    """The web console (departments sign in there)."""
 
 
 @dataclass
@@ -223,6 +225,13 @@ def render(state: ConsoleState) -> Group:
     for error in state.errors:
         parts.append(Text(f"unavailable — {error}", style="yellow"))
     e = state.endpoints
+    if e.console:
+        parts.append(
+            Text(
+                f"web console: {e.console}/  (sign in: gridwhistle console issue --department <department_id>)",
+                style="bold",
+            )
+        )
     parts.append(
         Text(
             f"metrics: {e.intake}/metrics {e.dispatch}/metrics {e.stats}/metrics   stats API: {e.stats}/v1/backlog   "

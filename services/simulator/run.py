@@ -1,11 +1,11 @@
 """``gridwhistle run``: the whole system on one machine, as in production but local.
 
-Order of start: stack (RabbitMQ, the Mongo-wire store, Prometheus) → stats → dispatch → intake (each a
+Order of start: stack (RabbitMQ, the Mongo-wire store, Prometheus) → stats → dispatch → intake → console (each a
 separate process, each waited for on ``/healthz``) → the simulator with its bots. The live
 console then runs until Ctrl-C (or SIGTERM), also after the simulator has finished, so its
 final figures stay on screen.
 
-Stopping goes in the reverse order of the flow (simulator, intake, dispatch, stats), each
+Stopping goes in the reverse order of the flow (simulator, console, intake, dispatch, stats), each
 with SIGTERM and its graceful timeout; a second Ctrl-C cuts the waits short (SIGKILL). Then
 the stack components *this run started* are stopped (those that were already running stay,
 unless ``--keep-stack`` keeps them all). Accepted matters are in durable queues or already in
@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from rich.console import Console
 from rich.live import Live
 
+from services.console.config import ConsoleSettings
 from services.dispatch.config import DispatchSettings
 from services.intake.config import IntakeSettings
 from services.simulator.console import ConsoleState, Endpoints, render, status_line, summary_panel
@@ -83,6 +84,7 @@ def _ports() -> dict[str, int]:
         "stats": StatsSettings().stats_port,
         "dispatch": DispatchSettings().dispatch_port,
         "intake": IntakeSettings().intake_port,
+        "console": ConsoleSettings().console_port,
     }
 
 
@@ -173,16 +175,22 @@ class LocalRun:
             rabbitmq_ui=_management_ui(self.settings),
             alertmanager=f"http://{alertmanager or format_address(*ALERTMANAGER_ADDRESS)}",
             alert_inbox=f"http://{inbox or format_address(*ALERT_INBOX_ADDRESS)}/alerts",
+            console=_local_url(self.ports["console"]),
         )
 
     def start_services(self) -> None:
         console.print("[bold]2/3[/] services: " + ", ".join(f"{n} :{p}" for n, p in self.ports.items()))
-        self.services = _service_processes(self.ports, self.logs, self.env)
+        env = {**self.env, "GW_CONSOLE_STATS_URL": _local_url(self.ports["stats"])}
+        self.services = _service_processes(self.ports, self.logs, env)
         for proc in self.services:
             proc.start()
             self.started.append(proc)
             proc.wait_healthy()
             console.print(f"  {proc.name} healthy (pid {proc.pid}, log {proc.log_path})")
+        console.print(
+            f"  web console: {_local_url(self.ports['console'])}/ "
+            "(sign in with `gridwhistle console issue --department changjia.civil_affairs`)"
+        )
 
     def start_simulator(self) -> None:
         assert self.endpoints is not None

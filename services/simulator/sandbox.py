@@ -18,7 +18,7 @@ from services.simulator.replay import ReplayOptions
 from shared.settings import GwSettings
 from tools.vhosts import create_vhost, delete_vhost
 
-DEFAULT_PORTS = {"stats": 18030, "dispatch": 18020, "intake": 18010}
+DEFAULT_PORTS = {"stats": 18030, "dispatch": 18020, "intake": 18010, "console": 18040}
 
 
 @dataclass

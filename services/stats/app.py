@@ -10,6 +10,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from services.stats.api import router as api_router
+from services.stats.api_work import router as work_router
 from services.stats.deps import StatsDeps
 from services.stats.metrics import EventMetrics, MetricsRefresher
 from services.stats.store import StatsStore
@@ -52,4 +53,5 @@ def create_app(settings: StatsSettings, *, registry: Registry | None = None) -> 
     app = create_service_app(runtime, title="Gridwhistle stats", on_started=on_started)
     app.state.deps = deps
     app.include_router(api_router)
+    app.include_router(work_router)
     return app

@@ -31,12 +31,15 @@ from services.simulator.processes import service_argv
 from shared.broker import make_broker, publish_event
 from shared.contracts import AnyEvent, MatterAccepted, MatterEscalated, MatterResolved
 from shared.settings import GwSettings
+from tests.connected.stats_harness import Matter
 from tests.connected.test_dashboards_promql import free_port, panel_queries, query, substitute, wait_http
-from tests.connected.test_stats_backlog import CIVIL, Matter
+
 from tools import alert_inbox
 from tools.dashboards import DATABASE_WIDE
 
 pytestmark = pytest.mark.connected
+
+CIVIL = "changjia.civil_affairs"
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "alerts" / "gridwhistle.yml"

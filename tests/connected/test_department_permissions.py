@@ -27,7 +27,7 @@ from shared.topology import (
     topology_for,
 )
 from tests import factories
-from tests.connected.test_stats_backlog import Matter
+from tests.connected.stats_harness import Matter
 
 pytestmark = pytest.mark.connected
 

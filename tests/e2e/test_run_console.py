@@ -113,7 +113,7 @@ def stop_leftover(proc: subprocess.Popen[bytes], term: Terminal) -> None:
 
 
 def run_env(vhost_url: str, mongo_db_name: str, tmp_path: Path) -> tuple[dict[str, str], dict[str, int]]:
-    ports = {name: free_port() for name in ("INTAKE", "DISPATCH", "STATS")}
+    ports = {name: free_port() for name in ("INTAKE", "DISPATCH", "STATS", "CONSOLE")}
     env = {
         **os.environ,
         "GW_AMQP_URL": vhost_url,
@@ -122,6 +122,7 @@ def run_env(vhost_url: str, mongo_db_name: str, tmp_path: Path) -> tuple[dict[st
         "GW_LOG_LEVEL": "WARNING",
         "TERM": "xterm-256color",
         **{f"GW_{name}_PORT": str(port) for name, port in ports.items()},
+        "GW_CONSOLE_STATS_URL": f"http://127.0.0.1:{ports['STATS']}",
     }
     return env, ports
 
@@ -147,7 +148,8 @@ def test_run_shows_the_live_console_and_ctrl_c_leaves_no_process_behind(
         shown_after = term.wait_for("service queues (the pipeline)", 90, proc)
         assert shown_after < 60, f"console after {shown_after:.0f}s"
         children = children_of(proc.pid)
-        assert len(children) == 4, f"stats, dispatch, intake and the simulator: {children}"
+        assert len(children) == 5, f"stats, dispatch, intake, console and the simulator: {children}"
+        term.wait_for("web console: http://127.0.0.1:", 10, proc)
         # the console keeps running after the simulator ends, with its figures on screen
         term.wait_for("all figures equal", 240, proc)
         assert proc.poll() is None, "the run keeps going until Ctrl-C"

@@ -51,7 +51,7 @@ def test_dead_letter_queues_fold_into_the_queue_they_came_from() -> None:
 
 
 def _state(tmp_path: Path) -> ConsoleState:
-    endpoints = Endpoints("http://i", "http://d", "http://s", "http://p", "http://r")
+    endpoints = Endpoints("http://i", "http://d", "http://s", "http://p", "http://r", console="http://c")
     state = ConsoleState(GwSettings(), endpoints, ["changjia"], tmp_path / "summary.json", started=time.monotonic())
     state.figures = Counter(reported=10, closed=4, returned=1, whistled=2, escalated_l1=3)
     state.accepted = 12

@@ -1,0 +1,137 @@
+"""What the console does, as plain async functions taking its deps: read a department's inbox, a
+matter, a town's figures; send a department's command. Access is checked here, on every call."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from services.console.commands import ACTIONS
+from services.console.i18n import countdown, term
+
+if TYPE_CHECKING:
+    from services.console.credentials import Principal
+    from services.console.deps import ConsoleDeps
+    from services.console.i18n import Lang
+    from shared.contracts import Command
+
+log = logging.getLogger("gridwhistle.console")
+Json = dict[str, Any]
+
+
+class ForbiddenError(Exception):
+    """Signed in, but not allowed: ``key`` names the explanation (``services.console.i18n``)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+class NotFoundError(Exception):
+    pass
+
+
+class InvalidActionError(ValueError):
+    pass
+
+
+def _moment(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    matter: Json
+    deadline_kind: str  # accept_by | resolve_by
+    deadline: datetime | None
+    countdown: str
+    late: bool
+
+    @property
+    def matter_id(self) -> str:
+        return str(self.matter["matter_id"])
+
+
+def inbox_row(matter: Json, lang: Lang, now: datetime) -> InboxRow:
+    kind = "resolve_by" if matter.get("accepted") else "accept_by"
+    deadline = _moment(matter.get(kind))
+    remaining = (deadline - now) if deadline else None
+    return InboxRow(
+        matter=matter,
+        deadline_kind=kind,
+        deadline=deadline,
+        countdown=countdown(lang, remaining) if remaining is not None else "—",
+        late=remaining is not None and remaining.total_seconds() < 0,
+    )
+
+
+async def inbox(deps: ConsoleDeps, who: Principal, lang: Lang) -> tuple[list[InboxRow], int]:
+    """The department's open matters (oldest first, first page) and how many it has open."""
+    page = await deps.stats.open_matters(who.subject, limit=deps.page_size)
+    now = deps.clock()
+    return [inbox_row(m, lang, now) for m in page["matters"]], int(page["open"])
+
+
+async def matter_for(deps: ConsoleDeps, who: Principal, matter_id: str) -> Json:
+    """The matter, if this department was ever given it; a 403 otherwise (also for an unknown id,
+    so a department cannot probe which matters exist)."""
+    matter = await deps.stats.matter(matter_id)
+    if matter is None or not who.may_see(matter):
+        deps.metrics.refusals.labels("matter").inc()
+        raise ForbiddenError("forbidden_matter")
+    return matter
+
+
+def rejections_for(matter: Json, who: Principal) -> list[Json]:
+    """The department's own commands that dispatch rejected, with dispatch's reason."""
+    return [
+        e
+        for e in matter.get("timeline") or []
+        if e.get("event_type") == "matter_command_rejected" and e.get("by") == who.subject
+    ]
+
+
+async def act(deps: ConsoleDeps, who: Principal, matter_id: str, action: str, text: str) -> Command:
+    """Accept, return (a reason is required) or resolve, for a matter open for this department."""
+    if action not in ACTIONS:
+        raise InvalidActionError(action)
+    text = text.strip()
+    if action == "return" and not text:
+        raise InvalidActionError("reason")
+    matter = await matter_for(deps, who, matter_id)
+    if not who.may_act_on(matter):
+        deps.metrics.refusals.labels("act").inc()
+        raise ForbiddenError("forbidden_act")
+    command = await deps.commands.send(who.subject, matter, action, text)
+    deps.metrics.commands.labels(command.command_type, "sent").inc()
+    log.info("command sent", extra=command.log_fields())
+    return command
+
+
+def towns_visible(deps: ConsoleDeps, who: Principal) -> list[str]:
+    """A town department sees its own town; a county department every town of the county."""
+    return list(deps.registry.town_ids) if who.town_id == "county" else [who.town_id]
+
+
+async def town_overview(deps: ConsoleDeps, who: Principal, town_id: str | None) -> tuple[str, Json, Json]:
+    towns = towns_visible(deps, who)
+    chosen = town_id or towns[0]
+    if chosen not in towns:
+        deps.metrics.refusals.labels("town").inc()
+        raise ForbiddenError("forbidden_town")
+    return chosen, await deps.stats.town(chosen), await deps.stats.backlog(chosen)
+
+
+def department_name(deps: ConsoleDeps, department_id: str | None, lang: Lang) -> str:
+    if not department_id:
+        return "—"
+    if not deps.registry.has_department(department_id):
+        return department_id
+    department = deps.registry.department(department_id)
+    return department.name_zh if lang == "zh" else department.name
+
+
+def label(lang: Lang, value: str | None) -> str:
+    return term(lang, value)

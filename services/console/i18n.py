@@ -1,0 +1,158 @@
+"""The console's words: Simplified Chinese by default, English with ``?lang=en`` (kept in a cookie).
+
+Domain words follow the source story: 网格 grid, 微网格 micro-grid, 吹哨 whistle, 报到 report for
+duty, 签收 accept, 退单 return, 办结 resolve/close, 督办 supervise, 回访 follow-up visit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Literal
+
+Lang = Literal["zh", "en"]
+LANGS: tuple[Lang, ...] = ("zh", "en")
+DEFAULT_LANG: Lang = "zh"
+
+WORDS: dict[str, tuple[str, str]] = {
+    "app": ("网格吹哨 · 部门报到", "Gridwhistle console"),
+    "inbox": ("部门报到台", "Department inbox"),
+    "overview": ("全镇概览", "Town overview"),
+    "signin": ("登录", "Sign in"),
+    "signout": ("退出", "Sign out"),
+    "credential": ("登录凭证（由 gridwhistle console issue 签发）", "Credential (issued by gridwhistle console issue)"),
+    "signed_in_as": ("当前部门", "Signed in as"),
+    "bad_credential": ("凭证无效或已过期", "The credential is not valid or has expired"),
+    "forbidden": ("无权访问", "Forbidden"),
+    "forbidden_matter": ("该事项不属于本部门，无权查看或处理。", "This matter is not your department's."),
+    "forbidden_act": ("该事项当前不在本部门待办中，不能处理。", "This matter is not open for your department."),
+    "forbidden_town": ("只能查看本部门所在镇的概览。", "You may only see your own town's overview."),
+    "back": ("返回报到台", "Back to the inbox"),
+    "open_matters": ("待办事项", "Open matters"),
+    "none_open": ("暂无待办事项", "No open matters"),
+    "matter": ("事项", "Matter"),
+    "grid": ("网格", "Grid"),
+    "micro_grid": ("微网格", "Micro-grid"),
+    "category": ("类别", "Category"),
+    "severity": ("等级", "Severity"),
+    "summary": ("摘要", "Summary"),
+    "state": ("状态", "State"),
+    "role": ("角色", "Role"),
+    "lead": ("主办", "lead"),
+    "supporting": ("协办", "supporting"),
+    "deadline": ("时限", "Deadline"),
+    "accept_by": ("签收时限", "Accept by"),
+    "resolve_by": ("办结时限", "Resolve by"),
+    "escalation": ("督办等级", "Escalation"),
+    "on_time": ("正常", "on time"),
+    "overdue": ("超时督办", "overdue, level"),
+    "left": ("剩余", "left"),
+    "late_by": ("已超时", "late by"),
+    "actions": ("操作", "Actions"),
+    "accept": ("签收", "Accept"),
+    "return": ("退单", "Return"),
+    "resolve": ("办结", "Resolve"),
+    "reason": ("退单理由", "Reason"),
+    "note": ("办结说明", "Note"),
+    "sent": ("已发送，等待调度确认", "Sent; waiting for dispatch"),
+    "rejected": ("调度驳回", "Rejected by dispatch"),
+    "timeline": ("处理过程", "Timeline"),
+    "when": ("时间", "When"),
+    "event": ("环节", "Step"),
+    "by": ("经办", "By"),
+    "detail": ("说明", "Detail"),
+    "reported": ("上报", "Reported"),
+    "closed": ("办结", "Closed"),
+    "closure_rate": ("办结率", "Closure rate"),
+    "supervised": ("督办", "Supervised"),
+    "whistled": ("吹哨", "Whistled"),
+    "feedback": ("回访", "Follow-up visits"),
+    "backlog": ("各部门积压", "Backlog per department"),
+    "department": ("部门", "Department"),
+    "open": ("待办", "Open"),
+    "unaccepted": ("未签收", "Unaccepted"),
+    "by_category": ("分类统计", "By category"),
+    "stats_down": ("统计服务暂不可用，稍后自动刷新", "The stats service is unavailable; retrying"),
+    "live": ("实时刷新", "live"),
+    "waiting_supporting": (
+        "协办部门办结后主办方可办结, 尚待",
+        "The lead resolves after its supporting departments; waiting for",
+    ),
+}
+
+TERMS: dict[str, tuple[str, str]] = {
+    # states
+    "reported": ("已上报", "reported"),
+    "dispatched": ("待签收", "dispatched"),
+    "accepted": ("已签收", "accepted"),
+    "returned": ("已退单", "returned"),
+    "resolved": ("已办结", "resolved"),
+    "closed": ("已回访办结", "closed"),
+    # categories
+    "public_opinion": ("社情民意", "public opinion"),
+    "dispute": ("矛盾纠纷", "dispute"),
+    "safety_hazard": ("安全隐患", "safety hazard"),
+    "policy_publicity": ("政策宣传", "policy publicity"),
+    "service_proxy": ("代办服务", "proxy service"),
+    "living_environment": ("人居环境", "living environment"),
+    "other": ("其他", "other"),
+    # severities
+    "minor": ("小事", "minor"),
+    "major": ("大事", "major"),
+    "hard": ("难事", "hard"),
+    "urgent": ("急事", "urgent"),
+    # roles
+    "lead": ("主办", "lead"),
+    "supporting": ("协办", "supporting"),
+    # events
+    "matter_reported": ("网格上报", "reported"),
+    "matter_dispatched": ("派单", "dispatched"),
+    "matter_accepted": ("签收", "accepted"),
+    "matter_returned": ("退单", "returned"),
+    "matter_rerouted": ("督办改派", "rerouted"),
+    "matter_whistled": ("吹哨", "whistled"),
+    "matter_resolved": ("办结", "resolved"),
+    "matter_closed": ("回访办结", "closed after follow-up"),
+    "matter_reopened": ("回访不满意，重办", "reopened"),
+    "matter_escalated": ("超时督办", "escalated"),
+    "matter_command_rejected": ("调度驳回", "command rejected"),
+}
+
+
+def pick_lang(query: str | None, cookie: str | None) -> Lang:
+    for candidate in (query, cookie):
+        if candidate == "en":
+            return "en"
+        if candidate == "zh":
+            return "zh"
+    return DEFAULT_LANG
+
+
+def translator(lang: Lang) -> Callable[[str], str]:
+    index = LANGS.index(lang)
+
+    def t(key: str) -> str:
+        pair = WORDS.get(key) or TERMS.get(key)
+        return pair[index] if pair else key
+
+    return t
+
+
+def term(lang: Lang, value: str | None) -> str:
+    """A state, category, severity, role or event type in ``lang`` (the value itself if unknown)."""
+    if value is None:
+        return "—"
+    pair = TERMS.get(value)
+    return pair[LANGS.index(lang)] if pair else value
+
+
+def countdown(lang: Lang, remaining: timedelta) -> str:
+    """``剩余 3小时12分`` / ``已超时 5分`` — minutes are the finest grain a clerk needs."""
+    minutes = int(abs(remaining.total_seconds()) // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if lang == "zh":
+        text = (f"{days}天" if days else "") + (f"{hours}小时" if hours or days else "") + f"{mins}分"
+        return f"剩余 {text}" if remaining.total_seconds() >= 0 else f"已超时 {text}"
+    text = (f"{days}d " if days else "") + (f"{hours}h " if hours or days else "") + f"{mins}m"
+    return f"{text} left" if remaining.total_seconds() >= 0 else f"late by {text}"

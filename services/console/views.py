@@ -1,0 +1,181 @@
+"""The console's pages (server-rendered, Jinja2; live parts are htmx fragments polled every few
+seconds). Parse, call a handler, render: no rule lives here. Every refusal is a 403 page."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from services.console import handlers
+from services.console.credentials import CredentialError, Principal, verify_credential
+from services.console.deps import ConsoleDeps
+from services.console.i18n import Lang, pick_lang, term, translator
+
+SESSION_COOKIE = "gw_console"
+LANG_COOKIE = "gw_lang"
+TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+class SignInRequiredError(Exception):
+    """No valid credential in the session cookie."""
+
+
+def _deps(request: Request) -> ConsoleDeps:
+    deps: ConsoleDeps = request.app.state.deps
+    return deps
+
+
+def request_lang(request: Request) -> Lang:
+    return pick_lang(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE))
+
+
+def _principal(request: Request) -> Principal:
+    credential = request.cookies.get(SESSION_COOKIE)
+    if not credential:
+        raise SignInRequiredError
+    try:
+        return verify_credential(credential, _deps(request).secrets)
+    except CredentialError:
+        raise SignInRequiredError from None
+
+
+Deps = Annotated[ConsoleDeps, Depends(_deps)]
+Who = Annotated[Principal, Depends(_principal)]
+LangDep = Annotated[Lang, Depends(request_lang)]
+
+
+def render(request: Request, template: str, lang: Lang, status_code: int = 200, **context: Any) -> HTMLResponse:
+    deps = _deps(request)
+    response = TEMPLATES.TemplateResponse(
+        request,
+        template,
+        {
+            "lang": lang,
+            "t": translator(lang),
+            "term": lambda value: term(lang, value),
+            "dept": lambda department_id: handlers.department_name(deps, department_id, lang),
+            "refresh": f"every {deps.refresh_seconds:g}s",
+            **context,
+        },
+        status_code=status_code,
+    )
+    if request.query_params.get("lang") in ("zh", "en"):
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax")
+    deps.metrics.pages.labels(template.removesuffix(".html")).inc()
+    return response
+
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+async def home() -> RedirectResponse:
+    return RedirectResponse("/inbox", status_code=303)
+
+
+@router.get("/signin")
+async def signin_page(request: Request, lang: LangDep) -> HTMLResponse:
+    return render(request, "signin.html", lang, who=None, error=None)
+
+
+@router.post("/signin")
+async def signin(request: Request, lang: LangDep, credential: Annotated[str, Form()]) -> Response:
+    deps = _deps(request)
+    try:
+        verify_credential(credential, deps.secrets)
+    except CredentialError:
+        deps.metrics.refusals.labels("signin").inc()
+        return render(request, "signin.html", lang, status_code=401, who=None, error="bad_credential")
+    response = RedirectResponse("/inbox", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        credential.strip(),
+        max_age=int(timedelta(hours=deps.session_hours).total_seconds()),
+        httponly=True,
+        samesite="lax",  # a cross-site form post carries no session: no command by a foreign page
+    )
+    return response
+
+
+@router.post("/signout")
+async def signout() -> RedirectResponse:
+    response = RedirectResponse("/signin", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/inbox")
+async def inbox_page(request: Request, deps: Deps, who: Who, lang: LangDep) -> HTMLResponse:
+    rows, total = await handlers.inbox(deps, who, lang)
+    return render(request, "inbox.html", lang, who=who, rows=rows, total=total)
+
+
+@router.get("/inbox/rows")
+async def inbox_rows(request: Request, deps: Deps, who: Who, lang: LangDep) -> HTMLResponse:
+    rows, total = await handlers.inbox(deps, who, lang)
+    return render(request, "_inbox_rows.html", lang, who=who, rows=rows, total=total)
+
+
+@router.get("/matters/{matter_id}")
+async def matter_page(request: Request, matter_id: str, deps: Deps, who: Who, lang: LangDep) -> HTMLResponse:
+    matter = await handlers.matter_for(deps, who, matter_id)
+    return render(request, "matter.html", lang, **_matter_context(deps, who, matter, lang))
+
+
+@router.get("/matters/{matter_id}/live")
+async def matter_live(request: Request, matter_id: str, deps: Deps, who: Who, lang: LangDep) -> HTMLResponse:
+    matter = await handlers.matter_for(deps, who, matter_id)
+    return render(request, "_matter_live.html", lang, **_matter_context(deps, who, matter, lang))
+
+
+def _matter_context(deps: ConsoleDeps, who: Principal, matter: dict[str, Any], lang: Lang) -> dict[str, Any]:
+    mine = next((b for b in matter.get("backlog") or [] if b.get("department_id") == who.subject), None)
+    row = handlers.inbox_row({**matter, **(mine or {})}, lang, deps.clock()) if mine else None
+    return {
+        "who": who,
+        "matter": matter,
+        "mine": mine,
+        "row": row,
+        "may_act": who.may_act_on(matter),
+        "rejections": handlers.rejections_for(matter, who),
+        "waiting_for": [d for d in matter.get("open_departments") or [] if d != who.subject]
+        if mine and mine.get("role") == "lead"
+        else [],
+    }
+
+
+@router.post("/matters/{matter_id}/{action}")
+async def matter_action(
+    request: Request,
+    matter_id: str,
+    action: str,
+    deps: Deps,
+    who: Who,
+    lang: LangDep,
+    text: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        await handlers.act(deps, who, matter_id, action, text)
+    except handlers.InvalidActionError as error:
+        return render(request, "forbidden.html", lang, status_code=422, who=who, reason=str(error))
+    return RedirectResponse(f"/matters/{matter_id}?sent={action}", status_code=303)
+
+
+@router.get("/overview")
+async def overview_page(request: Request, deps: Deps, who: Who, lang: LangDep, town: str | None = None) -> HTMLResponse:
+    town_id, figures, backlog = await handlers.town_overview(deps, who, town)
+    towns = handlers.towns_visible(deps, who)
+    return render(
+        request, "overview.html", lang, who=who, town_id=town_id, towns=towns, figures=figures, backlog=backlog
+    )
+
+
+@router.get("/overview/live")
+async def overview_live(request: Request, deps: Deps, who: Who, lang: LangDep, town: str | None = None) -> HTMLResponse:
+    town_id, figures, backlog = await handlers.town_overview(deps, who, town)
+    return render(request, "_figures.html", lang, who=who, town_id=town_id, figures=figures, backlog=backlog)

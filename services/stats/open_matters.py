@@ -1,0 +1,125 @@
+"""Read-only: one department's open matters, a page at a time (the console's inbox reads these).
+
+A matter is open for a department while it is in the snapshot's ``open_departments`` (dispatch
+decides that; stats keeps it). The query walks the ``(open_departments, open_since)`` index in
+``(open_since, _id)`` order with a keyset cursor, so a page costs O(page) and all pages
+O(open matters of the department), never O(all matters). Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from services.stats.queries import lateness_label
+from shared.read_models import MATTERS
+
+if TYPE_CHECKING:
+    from pymongo.asynchronous.database import AsyncDatabase
+
+    from shared.mongo import MongoDoc
+
+REJECTED = "matter_command_rejected"
+PAGE_MAX = 200
+
+OPEN_MATTER_FIELDS: MongoDoc = {
+    name: 1
+    for name in (
+        "town_id",
+        "grid_id",
+        "micro_grid_id",
+        "category",
+        "severity",
+        "summary",
+        "state",
+        "round",
+        "tier",
+        "lead",
+        "supporting",
+        "accept_by",
+        "resolve_by",
+        "open_since",
+        "escalation_level",
+        "backlog",
+        "timeline",
+    )
+}
+
+
+class CursorError(ValueError):
+    """The ``after`` cursor is not one this API handed out."""
+
+
+def encode_cursor(open_since: datetime, matter_id: str) -> str:
+    millis = int(open_since.replace(tzinfo=open_since.tzinfo or UTC).timestamp() * 1000)
+    return base64.urlsafe_b64encode(f"{millis}|{matter_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        millis, matter_id = raw.split("|", 1)
+        return datetime.fromtimestamp(int(millis) / 1000, UTC), matter_id
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise CursorError("malformed cursor") from None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.replace(tzinfo=value.tzinfo or UTC).isoformat() if value is not None else None
+
+
+def open_matter_row(doc: MongoDoc, department_id: str) -> dict[str, Any]:
+    """What a department sees of one open matter: its own role and lateness, and the commands of
+    its that dispatch rejected (with dispatch's reason). Never a citizen contact (stats has none)."""
+    mine: dict[str, Any] = next((b for b in doc.get("backlog") or [] if b["department_id"] == department_id), {})
+    rejections = [
+        {"occurred_at": _iso(entry["occurred_at"]), "detail": entry.get("detail")}
+        for entry in doc.get("timeline") or []
+        if entry.get("event_type") == REJECTED and entry.get("by") == department_id
+    ]
+    lateness = int(mine.get("lateness", 0))
+    return {
+        "matter_id": doc["_id"],
+        "town_id": doc["town_id"],
+        "grid_id": doc["grid_id"],
+        "micro_grid_id": doc.get("micro_grid_id"),
+        "category": doc.get("category"),
+        "severity": doc.get("severity"),
+        "summary": doc.get("summary"),
+        "state": doc.get("state"),
+        "round": doc.get("round", 0),
+        "tier": doc.get("tier"),
+        "lead": doc.get("lead"),
+        "supporting": doc.get("supporting") or [],
+        "role": mine.get("role"),
+        "accepted": bool(mine.get("accepted", False)),
+        "lateness": lateness_label(lateness),
+        "escalation_level": lateness,
+        "accept_by": _iso(doc.get("accept_by")),
+        "resolve_by": _iso(doc.get("resolve_by")),
+        "open_since": _iso(doc.get("open_since")),
+        "rejections": rejections,
+    }
+
+
+async def department_open_matters(
+    db: AsyncDatabase[MongoDoc], department_id: str, *, limit: int, after: str | None = None
+) -> dict[str, Any]:
+    """One page of the department's open matters, oldest first, and the cursor of the next page."""
+    query: MongoDoc = {"open_departments": department_id}
+    if after is not None:
+        since, matter_id = decode_cursor(after)
+        query["$or"] = [{"open_since": {"$gt": since}}, {"open_since": since, "_id": {"$gt": matter_id}}]
+    cursor = db[MATTERS].find(query, OPEN_MATTER_FIELDS).sort([("open_since", 1), ("_id", 1)]).limit(limit + 1)
+    docs = [doc async for doc in cursor]
+    page, more = docs[:limit], len(docs) > limit
+    last = page[-1] if page else None
+    return {
+        "department_id": department_id,
+        "as_of": datetime.now(UTC).isoformat(),
+        "open": await db[MATTERS].count_documents({"open_departments": department_id}),
+        "matters": [open_matter_row(doc, department_id) for doc in page],
+        "next": encode_cursor(last["open_since"], last["_id"]) if more and last and last.get("open_since") else None,
+    }
