@@ -33,7 +33,6 @@ from shared.contracts import AnyEvent, MatterAccepted, MatterEscalated, MatterRe
 from shared.settings import GwSettings
 from tests.connected.stats_harness import Matter
 from tests.connected.test_dashboards_promql import free_port, panel_queries, query, substitute, wait_http
-
 from tools import alert_inbox
 from tools.dashboards import DATABASE_WIDE
 
