@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Query
 
 from services.stats import open_matters
-from services.stats.api import Db, Reg
+from services.stats.api import ERRORS, Db, Reg
+from shared.problems import ProblemError
 
 router = APIRouter(prefix="/v1", tags=["work"])
 
 
-@router.get("/departments/{department_id}/open-matters")
+@router.get("/departments/{department_id}/open-matters", responses=ERRORS)
 async def department_open_matters(
     department_id: str,
     db: Db,
@@ -27,10 +27,8 @@ async def department_open_matters(
     """The department's open matters (oldest open first): its role, acceptance, lateness,
     deadlines, and its commands dispatch rejected. O(page) via ``(open_departments, open_since)``."""
     if not registry.has_department(department_id):
-        raise HTTPException(status_code=404, detail=f"unknown department {department_id!r}")
+        raise ProblemError(404, [("department_id", "unknown department")])
     try:
         return await open_matters.department_open_matters(db, department_id, limit=limit, after=after)
     except open_matters.CursorError as error:
-        raise RequestValidationError(
-            [{"type": "value_error", "loc": ("query", "after"), "msg": str(error), "input": after}]
-        ) from None
+        raise ProblemError(422, [("after", str(error))]) from None
