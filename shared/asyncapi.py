@@ -10,13 +10,17 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from faststream import FastStream
 from faststream.specification import AsyncAPI, get_asyncapi_html
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from faststream.rabbit import RabbitBroker
+
+    from shared.settings import GwSettings
 
 VERSION = "2.0.0"  # follows shared.contracts.SCHEMA_VERSION: a breaking change bumps both
 SPEC_VERSION = "3.0.0"
@@ -35,6 +39,24 @@ def specification(broker: RabbitBroker, *, service: str, description: str = "") 
 def application(broker: RabbitBroker, *, service: str, description: str = "") -> FastStream:
     """The FastStream application object ``faststream docs gen`` reads (``app.schema``)."""
     return FastStream(broker, specification=specification(broker, service=service, description=description))
+
+
+def lazy_application(build: Callable[[], FastStream]) -> Callable[[str], FastStream]:
+    """A module ``__getattr__`` (PEP 562) that builds ``app`` on first access, never at import:
+    ``__getattr__ = lazy_application(lambda: service_application(create_app, Settings))``."""
+
+    def module_getattr(name: str) -> FastStream:
+        if name == "app":
+            return build()
+        raise AttributeError(name)
+
+    return module_getattr
+
+
+def service_application(create_app: Callable[[Any], FastAPI], settings: GwSettings, *, service: str) -> FastStream:
+    """The application object of a service: the broker of ``create_app(settings)`` (no connection
+    is made), with its typed subscribers and declared publishers."""
+    return application(create_app(settings).state.runtime.broker, service=service)
 
 
 def asyncapi_router(broker: RabbitBroker, *, service: str, description: str = "") -> APIRouter:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from services.department.client import DepartmentClient
-from shared.asyncapi import application
+from shared.asyncapi import application, lazy_application
 from shared.broker import make_broker
 from shared.catalogue import declare_command_publishers
 from shared.registry import load_registry
@@ -38,7 +38,4 @@ def build() -> FastStream:
     return application(broker, service=SERVICE, description=DESCRIPTION)
 
 
-def __getattr__(name: str) -> FastStream:
-    if name == "app":
-        return build()
-    raise AttributeError(name)
+__getattr__ = lazy_application(build)

@@ -7,22 +7,8 @@ publishers. The running service serves the same document at ``/asyncapi.json``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from services.dispatch.app import SERVICE, create_app
 from services.dispatch.config import DispatchSettings
-from shared.asyncapi import application
+from shared.asyncapi import lazy_application, service_application
 
-if TYPE_CHECKING:
-    from faststream import FastStream
-
-
-def build() -> FastStream:
-    runtime = create_app(DispatchSettings()).state.runtime
-    return application(runtime.broker, service=SERVICE)
-
-
-def __getattr__(name: str) -> FastStream:
-    if name == "app":
-        return build()
-    raise AttributeError(name)
+__getattr__ = lazy_application(lambda: service_application(create_app, DispatchSettings(), service=SERVICE))
