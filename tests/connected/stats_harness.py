@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from services.stats.app import create_app
 from services.stats.config import StatsSettings
+from shared.broker import make_broker, publish_event
 from shared.contracts import (
     AnyEvent,
     MatterAccepted,
@@ -130,3 +131,14 @@ class Matter:
             accept_by=self.t + timedelta(hours=4),
             resolve_by=self.t + timedelta(days=2),
         )
+
+
+async def publish_events(settings: GwSettings, events: list[AnyEvent]) -> None:
+    """Publish events on gw.events as dispatch and intake would (confirmed)."""
+    publisher = make_broker(settings, service="test-publisher")
+    await publisher.connect()
+    try:
+        for event in events:
+            await publish_event(publisher, event)
+    finally:
+        await publisher.stop()

@@ -28,10 +28,9 @@ import pytest
 import yaml
 
 from services.simulator.processes import service_argv
-from shared.broker import make_broker, publish_event
 from shared.contracts import AnyEvent, MatterAccepted, MatterEscalated, MatterResolved
 from shared.settings import GwSettings
-from tests.connected.stats_harness import Matter
+from tests.connected.stats_harness import Matter, publish_events
 from tests.connected.test_dashboards_promql import free_port, panel_queries, query, substitute, wait_http
 from tools import alert_inbox
 from tools.dashboards import DATABASE_WIDE
@@ -181,16 +180,6 @@ def inbox(tmp_path: Path) -> Iterator[str]:
         server.server_close()
 
 
-async def publish(settings: GwSettings, events: list[AnyEvent]) -> None:
-    publisher = make_broker(settings, service="alerting-test-publisher")
-    await publisher.connect()
-    try:
-        for event in events:
-            await publish_event(publisher, event)
-    finally:
-        await publisher.stop()
-
-
 async def wait_for(check: Any, what: str, within: float = DEADLINE_S) -> Any:
     end = time.monotonic() + within
     last: Any = None
@@ -220,7 +209,7 @@ async def test_a_backlog_over_threshold_reaches_the_webhook_receiver_and_resolve
     )
 
     matters = [Matter() for _ in range(UNACCEPTED)]
-    await publish(settings, [e for m in matters for e in (m.reported(), m.dispatched(CIVIL))])
+    await publish_events(settings, [e for m in matters for e in (m.reported(), m.dispatched(CIVIL))])
 
     def fired() -> tuple[bool, Any]:
         found = backlog_notifications(inbox, "firing")
@@ -242,7 +231,7 @@ async def test_a_backlog_over_threshold_reaches_the_webhook_receiver_and_resolve
             m.next(MatterAccepted, round=1, by=CIVIL, role="lead"),
             m.next(MatterResolved, round=1, by=CIVIL, role="lead"),
         ]
-    await publish(settings, done)
+    await publish_events(settings, done)
 
     def resolved() -> tuple[bool, Any]:
         found = [a for a in backlog_notifications(inbox, "resolved") if a["labels"].get("department") == CIVIL]
@@ -283,7 +272,7 @@ async def test_two_stats_replicas_give_the_same_figures_and_alert_values_as_one(
     ]
     replica_a = start_stats(procs, settings, "stats-a")
     replica_b = start_stats(procs, settings, "stats-b")
-    await publish(settings, events)
+    await publish_events(settings, events)
     rules = rules_with_low_threshold(tmp_path)
     one = start_prometheus(procs, tmp_path, "prometheus-one", [replica_a], rules)
     two = start_prometheus(procs, tmp_path, "prometheus-two", [replica_a, replica_b], rules)

@@ -4,10 +4,8 @@ and the broker refuses the rest (real AMQP connections with the provisioned perm
 from __future__ import annotations
 
 import asyncio
-import secrets
 import uuid
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import pytest
@@ -16,17 +14,13 @@ from aiormq.exceptions import ChannelAccessRefused
 from services.department.client import DepartmentClient
 from shared.broker import make_broker, publish_confirmed
 from shared.domain import Priority, Tier
-from shared.management import ManagementApi
 from shared.settings import GwSettings
 from shared.topology import (
     DISPATCH,
-    declare_topology,
-    department_permissions,
     department_queue,
     dispatch_routing_key,
-    topology_for,
 )
-from tests import factories
+from tests.connected.broker_users import provisioned_department
 from tests.connected.stats_harness import Matter
 
 pytestmark = pytest.mark.connected
@@ -37,19 +31,8 @@ PETITIONS = "changjia.petitions"
 
 @pytest.fixture
 async def department_url(settings: GwSettings) -> AsyncIterator[str]:
-    """The AMQP URL of a freshly provisioned department user, in this test's vhost with its topology."""
-    admin = make_broker(settings, service="test-admin")
-    await admin.connect()
-    await declare_topology(admin, topology_for(factories.changjia_registry()))
-    await admin.stop()
-    user, password = f"dept-test-{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(12)
-    async with ManagementApi(settings) as api:
-        await api.put_user(user, password)
-        await api.set_permissions(user, **department_permissions(CIVIL))
-    parts = urlsplit(settings.amqp_url)
-    yield urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.hostname}:{parts.port}"))
-    async with ManagementApi(settings) as api:
-        await api.delete_user(user)
+    async with provisioned_department(settings, CIVIL) as url:
+        yield url
 
 
 async def ignore(message: aio_pika.abc.AbstractIncomingMessage) -> None:

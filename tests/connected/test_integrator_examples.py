@@ -8,13 +8,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import secrets
 import shutil
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import pytest
@@ -22,17 +19,13 @@ import pytest
 from shared.broker import make_broker, publish_confirmed
 from shared.contracts import COMMAND_ADAPTER, AcceptMatter
 from shared.domain import Priority, Tier
-from shared.management import ManagementApi
 from shared.settings import GwSettings
 from shared.topology import (
     COMMANDS,
     DISPATCH,
-    declare_topology,
-    department_permissions,
     dispatch_routing_key,
-    topology_for,
 )
-from tests import factories
+from tests.connected.broker_users import provisioned_department
 from tests.stories import Matter
 
 pytestmark = pytest.mark.connected
@@ -54,19 +47,8 @@ def command_line(language: str) -> list[str]:
 
 @pytest.fixture
 async def department_url(settings: GwSettings) -> AsyncIterator[str]:
-    """This test's vhost with the topology declared (as admin), and a department user's URL for it."""
-    admin = make_broker(settings, service="test-admin")
-    await admin.connect()
-    await declare_topology(admin, topology_for(factories.changjia_registry()))
-    await admin.stop()
-    user, password = f"dept-test-{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(12)
-    async with ManagementApi(settings) as api:
-        await api.put_user(user, password)
-        await api.set_permissions(user, **department_permissions(DEPARTMENT))
-    parts = urlsplit(settings.amqp_url)
-    yield urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.hostname}:{parts.port}"))
-    async with ManagementApi(settings) as api:
-        await api.delete_user(user)
+    async with provisioned_department(settings, DEPARTMENT) as url:
+        yield url
 
 
 @pytest.mark.parametrize("language", ["python", "node"])

@@ -9,25 +9,14 @@ from typing import Any
 
 import pytest
 
-from shared.broker import make_broker, publish_event
 from shared.contracts import AnyEvent, MatterAccepted, MatterCommandRejected, MatterResolved
 from shared.settings import GwSettings
-from tests.connected.stats_harness import Matter, eventually, running_stats
+from tests.connected.stats_harness import Matter, eventually, publish_events, running_stats
 
 pytestmark = pytest.mark.connected
 
 CIVIL = "changjia.civil_affairs"
 PETITIONS = "changjia.petitions"
-
-
-async def _publish(settings: GwSettings, events: list[AnyEvent]) -> None:
-    publisher = make_broker(settings, service="test-publisher")
-    await publisher.connect()
-    try:
-        for event in events:
-            await publish_event(publisher, event)
-    finally:
-        await publisher.stop()
 
 
 async def test_department_pages_through_its_open_matters_oldest_first_without_resolved_ones(
@@ -54,7 +43,7 @@ async def test_department_pages_through_its_open_matters_oldest_first_without_re
     )
 
     async with running_stats(settings) as (_app, client):
-        await _publish(settings, events)
+        await publish_events(settings, events)
         url = f"/v1/departments/{CIVIL}/open-matters"
 
         async def all_pages() -> list[dict[str, Any]]:
