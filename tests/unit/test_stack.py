@@ -18,7 +18,9 @@ from shared.settings import PROJECT_ROOT, GwSettings
 from tools.stack import core, install, procs
 from tools.stack.cli import stack_app
 from tools.stack.components import Component, Mongo, StackContext, make_components
+from tools.stack.core import start_groups
 from tools.stack.model import (
+    CLUSTER,
     COMPONENTS,
     ENV_COMPONENT,
     ENV_OWNER,
@@ -31,6 +33,8 @@ from tools.stack.model import (
     StackPaths,
     apt_lists_present,
     cargo_build_env,
+    cluster_failover,
+    cluster_nodes,
     cargo_install_argv,
     decide_action,
     format_address,
@@ -44,6 +48,7 @@ from tools.stack.model import (
     render_enabled_plugins,
     render_rabbitmq_conf,
     select_components,
+    single_node,
     split_names,
     store_argv,
     store_binary,
@@ -113,6 +118,9 @@ def test_default_urls_are_local(tmp_path: Path) -> None:
         "127.0.0.1:9090",
         "127.0.0.1:9095",
         "127.0.0.1:9093",
+        "127.0.0.1:5701",
+        "127.0.0.1:5702",
+        "127.0.0.1:5703",
     ]
     assert all(c.is_local() for c in comps.values())
 
@@ -179,9 +187,10 @@ def test_enabled_plugins() -> None:
 
 def test_rabbitmq_env_keeps_everything_under_state(tmp_path: Path) -> None:
     paths = StackPaths(tmp_path / "state", tmp_path)
-    env = rabbitmq_env(paths, 5673)
+    env = rabbitmq_env(paths, single_node("127.0.0.1", 5673))
     assert env["RABBITMQ_NODENAME"] == "gridwhistle@localhost"
     assert env["HOME"] == str(paths.rabbitmq)
+    assert env["RABBITMQ_DIST_PORT"] == "25673"
     for key in (
         "RABBITMQ_MNESIA_BASE",
         "RABBITMQ_LOG_BASE",
@@ -625,3 +634,52 @@ def test_exact_selection_names_only_what_was_asked_for(tmp_path: Path, monkeypat
     comps = _comps(tmp_path)
     assert [c.name for c in core._selected(["mongo"], comps, exact=True)] == ["mongo"]
     assert [c.name for c in core._selected(["prometheus", "epmd"], comps, exact=True)] == ["epmd", "prometheus"]
+
+
+# --- the local three-node cluster -----------------------------------------------------------
+
+
+def test_cluster_is_selected_only_when_asked() -> None:
+    assert not set(CLUSTER) & set(select_components())
+    assert select_components(cluster=True) == (*COMPONENTS, *CLUSTER)
+    assert select_components(["cluster"]) == CLUSTER
+    assert select_components(["mongo", "rabbitmq-2"]) == ("mongo", "rabbitmq-2")
+    assert select_components(["cluster"], ["rabbitmq-3"]) == ("rabbitmq-1", "rabbitmq-2")
+
+
+def test_cluster_nodes_start_one_after_the_other_beside_the_rest() -> None:
+    groups = start_groups(select_components(["mongo", "cluster", "prometheus"]))
+    assert groups == [["mongo"], ["prometheus"], ["rabbitmq-1", "rabbitmq-2", "rabbitmq-3"]]
+
+
+def test_cluster_nodes_have_their_own_names_ports_and_homes() -> None:
+    nodes = cluster_nodes()
+    assert [n.component for n in nodes] == list(CLUSTER)
+    assert len({n.nodename for n in nodes}) == len({n.home for n in nodes}) == 3
+    ports = [p for n in nodes for p in (n.amqp_port, n.management_port, n.prometheus_port, n.dist_port)]
+    single = single_node("127.0.0.1", 5672)
+    assert len(set(ports)) == 12
+    assert not set(ports) & {single.amqp_port, single.management_port, single.prometheus_port, single.dist_port}
+    assert all(n.peers == tuple(m.nodename for m in nodes) for n in nodes)
+    assert cluster_failover() == "127.0.0.1:5702,127.0.0.1:5703"
+
+
+def test_cluster_conf_discovers_its_peers_and_balances_quorum_leaders() -> None:
+    node = cluster_nodes()[1]
+    conf = render_rabbitmq_conf(
+        node.amqp_port, management_port=node.management_port, prometheus_port=node.prometheus_port, peers=node.peers
+    )
+    assert "listeners.tcp.default = 127.0.0.1:5702\n" in conf
+    assert "cluster_formation.peer_discovery_backend = classic_config\n" in conf
+    for i, peer in enumerate(node.peers, 1):
+        assert f"cluster_formation.classic_config.nodes.{i} = {peer}\n" in conf
+    assert "queue_leader_locator = balanced\n" in conf
+    assert "cluster_partition_handling = pause_minority\n" in conf
+    assert "cluster_formation" not in render_rabbitmq_conf(5672)
+
+
+def test_cluster_nodes_keep_their_state_apart(tmp_path: Path) -> None:
+    paths = StackPaths(tmp_path / "state", tmp_path)
+    homes = {rabbitmq_env(paths, node)["HOME"] for node in cluster_nodes()}
+    assert len(homes) == 3
+    assert all(Path(home).is_relative_to(paths.cluster) for home in homes)

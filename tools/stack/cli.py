@@ -38,6 +38,16 @@ WithoutOption = Annotated[
     list[str] | None,
     typer.Option("--without", metavar="NAMES", help="Skip these components, e.g. --without prometheus."),
 ]
+ClusterOption = Annotated[
+    bool,
+    typer.Option(
+        "--cluster",
+        help=(
+            "Also the local three-node RabbitMQ cluster (rabbitmq-1..3: AMQP 127.0.0.1:5701-5703, "
+            "UI 15701-15703); `--only cluster` for the cluster alone."
+        ),
+    ),
+]
 
 
 def console_say(console: Console) -> Say:
@@ -51,9 +61,9 @@ def console_say(console: Console) -> Say:
     return say
 
 
-def _select(only: list[str] | None, without: list[str] | None) -> tuple[str, ...]:
+def _select(only: list[str] | None, without: list[str] | None, cluster: bool = False) -> tuple[str, ...]:
     try:
-        return select_components(only or (), without or ())
+        return select_components(only or (), without or (), cluster=cluster)
     except SelectionError as exc:
         raise typer.BadParameter(str(exc)) from None
 
@@ -71,14 +81,14 @@ def print_stack_error(exc: StackError, console: Console | None = None) -> None:
 
 
 @stack_app.command()
-def up(only: OnlyOption = None, without: WithoutOption = None) -> None:
+def up(only: OnlyOption = None, without: WithoutOption = None, cluster: ClusterOption = False) -> None:
     """Install what is missing (apt, go build) and start the stack; idempotent.
 
     Running components (ours, or healthy ones somebody else started on the same address) are
     left alone, so a second `up` takes about a second. Exits non-zero, with the component's
     log tail, when anything cannot be made available.
     """
-    names = _select(only, without)
+    names = _select(only, without, cluster)
     console = Console(highlight=False)
     started = time.monotonic()
     try:
@@ -90,7 +100,7 @@ def up(only: OnlyOption = None, without: WithoutOption = None) -> None:
 
 
 @stack_app.command()
-def down(only: OnlyOption = None, without: WithoutOption = None) -> None:
+def down(only: OnlyOption = None, without: WithoutOption = None, cluster: ClusterOption = False) -> None:
     """Stop what `up` started, and nothing else.
 
     Uses the pids in .state/pids/, checks each still belongs to our process (psutil: cmdline and
@@ -98,7 +108,7 @@ def down(only: OnlyOption = None, without: WithoutOption = None) -> None:
     timeout. Data under
     .state/ is kept.
     """
-    names = _select(only, without)
+    names = _select(only, without, cluster)
     console = Console(highlight=False)
     try:
         stack_down(GwSettings(), names, say=console_say(console))
@@ -108,9 +118,9 @@ def down(only: OnlyOption = None, without: WithoutOption = None) -> None:
 
 
 @stack_app.command()
-def status(only: OnlyOption = None, without: WithoutOption = None) -> None:
+def status(only: OnlyOption = None, without: WithoutOption = None, cluster: ClusterOption = False) -> None:
     """Show each component: who manages it, pid, address and health. Exits 1 if any is down."""
-    rows = stack_status(GwSettings(), _select(only, without))
+    rows = stack_status(GwSettings(), _select(only, without, cluster))
     table = Table(title="gridwhistle stack", title_justify="left")
     for column in ("component", "managed by", "pid", "address", "health"):
         table.add_column(column, overflow="fold")

@@ -25,15 +25,16 @@ from tools.stack.model import (
     EPMD_PORT,
     LOOPBACK,
     PROMETHEUS_ADDRESS,
-    RABBITMQ_NODENAME,
     STORE_BINARY,
     Health,
     ProcSignature,
+    RabbitNode,
     StackError,
     StackPaths,
     UpResult,
     alert_inbox_argv,
     alertmanager_argv,
+    cluster_nodes,
     format_address,
     is_local_host,
     parse_amqp_url,
@@ -41,6 +42,7 @@ from tools.stack.model import (
     rabbitmq_env,
     render_enabled_plugins,
     render_rabbitmq_conf,
+    single_node,
     store_argv,
     store_binary,
     store_cache_dir,
@@ -83,7 +85,8 @@ class StackContext:
 class Component(ABC):
     """A process the stack may run. Subclasses describe it; ``tools.stack.core`` drives it."""
 
-    name: ClassVar[str]
+    name: str
+    """Its component name (class-level; a cluster node sets its own)."""
     programs: ClassVar[frozenset[str]]
     start_timeout: ClassVar[float] = 30.0
 
@@ -231,75 +234,111 @@ class Epmd(Component):
         return {"ERL_EPMD_ADDRESS": LOOPBACK}
 
     def stop(self, pid: int) -> str:
-        names = [n for n in health.epmd_names(LOOPBACK, EPMD_PORT) if n != RABBITMQ_NODENAME.split("@")[0]]
+        names = health.epmd_names(LOOPBACK, EPMD_PORT)
         if names:
             return f"left running: other Erlang nodes still registered ({', '.join(names)})"
         return super().stop(pid)
 
 
 class RabbitMQ(Component):
-    """RabbitMQ from Debian, run as a foreground child with everything under .state/rabbitmq."""
+    """A RabbitMQ node from Debian, run as a foreground child with everything under its HOME in .state/.
+
+    The single dev broker (``rabbitmq``, where ``GW_AMQP_URL`` points) or, given a cluster
+    :class:`RabbitNode`, one member of the local three-node cluster (``rabbitmq-1`` … ``-3``).
+    """
 
     name = "rabbitmq"
     programs = frozenset({"rabbitmq-server", "beam.smp"})
     start_timeout = 90.0
 
-    def __init__(self, ctx: StackContext, epmd: Epmd) -> None:
+    def __init__(self, ctx: StackContext, epmd: Epmd, node: RabbitNode | None = None) -> None:
         super().__init__(ctx)
         self.epmd = epmd
+        if node is None:
+            target = parse_amqp_url(self.settings.amqp_url)
+            node = single_node(target.host, target.port)
+        self.node = node
+        self.name = node.component
+
+    @property
+    def home(self) -> Path:
+        return self.paths.rabbit_home(self.node)
+
+    @property
+    def url(self) -> str:
+        """How the stack checks it: the configured URL (single broker) or guest on the node's port."""
+        if self.node.peers:
+            return f"amqp://guest:guest@{format_address(self.node.amqp_host, self.node.amqp_port)}/"
+        return self.settings.amqp_url
 
     def dependencies(self) -> list[Component]:
         return [self.epmd]
 
     def address(self) -> tuple[str, int]:
-        target = parse_amqp_url(self.settings.amqp_url)
-        return target.host, target.port
+        return self.node.amqp_host, self.node.amqp_port
 
     def pid(self) -> int | None:
         # The wrapper script we launched; failing that the Erlang VM it started (pid file by RabbitMQ).
-        return super().pid() or owned_pid(self.paths.rabbitmq_pidfile, self.signature())
+        return super().pid() or owned_pid(self.paths.rabbit_pidfile(self.node), self.signature())
+
+    def beam_pid(self) -> int | None:
+        """The Erlang VM itself (what a node kill signals)."""
+        return owned_pid(self.paths.rabbit_pidfile(self.node), self.signature())
 
     def health(self, timeout: float = 2.0) -> Health:
-        return health.amqp_health(self.settings.amqp_url, timeout)
+        return health.amqp_health(self.url, timeout)
 
     def install(self) -> None:
         if not RABBITMQ_SERVER.exists():
             apt_install(self.name, ["rabbitmq-server"], log=self.paths.log("apt"), say=self.say)
 
     def prepare(self) -> None:
-        home = self.paths.rabbitmq
+        home = self.home
         for sub in ("mnesia", "log"):
             (home / sub).mkdir(parents=True, exist_ok=True)
         host, port = self.address()
-        _write_if_changed(home / "rabbitmq.conf", render_rabbitmq_conf(port, amqp_host=host))
+        conf = render_rabbitmq_conf(
+            port,
+            amqp_host=host,
+            management_port=self.node.management_port,
+            prometheus_port=self.node.prometheus_port,
+            peers=self.node.peers,
+        )
+        _write_if_changed(home / "rabbitmq.conf", conf)
         _write_if_changed(home / "enabled_plugins", render_enabled_plugins())
         _write_if_changed(home / "rabbitmq-env.conf", "# Isolates this node from /etc/rabbitmq/rabbitmq-env.conf\n")
+        # Created up front so the server and the CLI cannot race to create it; cluster nodes share one.
+        shared = self.paths.cluster / ".erlang.cookie" if self.node.peers else home / ".erlang.cookie"
+        if not shared.exists():
+            shared.parent.mkdir(parents=True, exist_ok=True)
+            shared.write_text("".join(secrets.choice(string.ascii_uppercase) for _ in range(20)))
+            shared.chmod(0o400)
         cookie = home / ".erlang.cookie"
-        if not cookie.exists():  # created up front so the server and the CLI cannot race to create it
-            cookie.write_text("".join(secrets.choice(string.ascii_uppercase) for _ in range(20)))
+        if cookie != shared and not cookie.exists():
+            cookie.write_text(shared.read_text())
             cookie.chmod(0o400)
 
     def command(self) -> list[str]:
         return [str(RABBITMQ_SERVER)]
 
     def extra_env(self) -> dict[str, str]:
-        return rabbitmq_env(self.paths, self.address()[1])
+        return rabbitmq_env(self.paths, self.node)
 
     def workdir(self) -> Path:
-        return self.paths.rabbitmq
+        return self.home
 
     def logs(self) -> list[tuple[Path, list[str]]]:
-        node_log = self.paths.rabbitmq_node_log
+        node_log = self.paths.rabbit_node_log(self.node)
         return [(self.log_path, read_tail(self.log_path)), (node_log, read_tail(node_log))]
 
     def ctl(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-        """Run ``rabbitmqctl -n gridwhistle@localhost ARGS`` with our node's HOME (cookie)."""
+        """Run ``rabbitmqctl -n <node> ARGS`` with the node's HOME (cookie)."""
         env = {**os.environ, **self.extra_env()}
         try:
             return subprocess.run(  # noqa: S603 - fixed program, arguments from the stack
-                [str(RABBITMQCTL), "-n", RABBITMQ_NODENAME, *args],
+                [str(RABBITMQCTL), "-n", self.node.nodename, *args],
                 env=env,
-                cwd=self.paths.rabbitmq,
+                cwd=self.home,
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 text=True,
@@ -327,7 +366,7 @@ class RabbitMQ(Component):
 
     def ensure_login(self) -> None:
         """Create the URL's user and vhost when they are not RabbitMQ's built-in guest and ``/``."""
-        target = parse_amqp_url(self.settings.amqp_url)
+        target = parse_amqp_url(self.url)
         if target.uses_defaults or self.health(timeout=2.0).ok:
             return
         self.say(f"creating user {target.username!r} and vhost {target.vhost!r}…")
@@ -344,8 +383,9 @@ class RabbitMQ(Component):
             )
 
     def stop(self, pid: int) -> str:
-        beam = read_pidfile(self.paths.rabbitmq_pidfile)
-        done = self.ctl("stop", str(self.paths.rabbitmq_pidfile), timeout=90)
+        pidfile = self.paths.rabbit_pidfile(self.node)
+        beam = read_pidfile(pidfile)
+        done = self.ctl("stop", str(pidfile), timeout=90)
         how = "stopped (rabbitmqctl stop)" if done.returncode == 0 else "stopped"
         for candidate in (pid, beam):
             if candidate is not None and is_ours(candidate, self.signature()):
@@ -483,4 +523,5 @@ def make_components(ctx: StackContext) -> dict[str, Component]:
     epmd = Epmd(ctx)
     inbox = AlertInbox(ctx)
     items: list[Component] = [epmd, RabbitMQ(ctx, epmd), Mongo(ctx), Prometheus(ctx), inbox, Alertmanager(ctx, inbox)]
+    items += [RabbitMQ(ctx, epmd, node) for node in cluster_nodes()]
     return {c.name: c for c in items}

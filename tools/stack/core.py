@@ -8,12 +8,12 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 from shared.settings import PROJECT_ROOT, GwSettings
-from tools.stack.components import Component, StackContext, make_components
+from tools.stack.components import Component, RabbitMQ, StackContext, make_components
 from tools.stack.model import (
     ALERT_INBOX,
+    CLUSTER,
     COMPONENTS,
     EPMD,
-    RABBITMQ_MANAGEMENT_PORT,
     Action,
     ComponentStatus,
     Health,
@@ -156,6 +156,14 @@ def bring_up(comp: Component) -> UpResult:
     return _start(comp)
 
 
+def start_groups(names: Iterable[str]) -> list[list[str]]:
+    """Components that start side by side, each group in order: the cluster's nodes one after the
+    other (node 1 forms the cluster, the next ones join it), everything else in parallel."""
+    chosen = list(names)
+    cluster = [name for name in chosen if name in CLUSTER]
+    return [[name] for name in chosen if name not in CLUSTER] + ([cluster] if cluster else [])
+
+
 def stack_up(
     settings: GwSettings, components: Iterable[str] | None = None, *, say: Say | None = None
 ) -> dict[str, UpResult]:
@@ -184,9 +192,14 @@ def stack_up(
             with lock:
                 errors.append(exc)
 
-    pool = ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="stack-up")
+    def run_in_order(group: list[str]) -> None:
+        for name in group:
+            run(comps[name])
+
+    groups = start_groups(names)
+    pool = ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="stack-up")
     try:
-        for future in [pool.submit(run, comps[name]) for name in names]:
+        for future in [pool.submit(run_in_order, group) for group in groups]:
             future.result()
     except BaseException:
         ctx.cancel.set()
@@ -257,8 +270,8 @@ def _status_of(comp: Component) -> ComponentStatus:
     started_for = read_pidfile_address(comp.paths.pidfile(comp.name)) if pid is not None else None
     if managed == "us" and not pidfile_matches(started_for, comp.identity):
         detail += f" (ours was started for {started_for})"
-    if comp.name == "rabbitmq" and health.ok and managed == "us":
-        detail += f"; UI http://127.0.0.1:{RABBITMQ_MANAGEMENT_PORT}"
+    if isinstance(comp, RabbitMQ) and health.ok and managed == "us":
+        detail += f"; UI http://127.0.0.1:{comp.node.management_port}"
     return ComponentStatus(comp.name, managed, pid, comp.address_text, health.ok, detail)
 
 
