@@ -30,8 +30,8 @@ lock: ## re-resolve requirements.lock from pyproject.toml
 stack-up: install ## install (if missing) and start RabbitMQ, the SecantusDB store and Prometheus on 127.0.0.1
 	$(PY) -m tools.stack up
 
-stack-down: install ## stop what stack-up started
-	$(PY) -m tools.stack down
+stack-down: install ## stop what stack-up started (and the local cluster, when it runs)
+	$(PY) -m tools.stack down --cluster
 
 stack-status: install ## show each stack component and its health
 	$(PY) -m tools.stack status

@@ -13,14 +13,17 @@ Policy, written once here for every service:
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+import random
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import aio_pika
+from aio_pika import RobustConnection
 from aio_pika.exceptions import DeliveryError
 from faststream import BaseMiddleware
 from faststream.exceptions import HandlerException
 from faststream.rabbit import Channel, RabbitBroker
 from pamqp.commands import Basic
+from yarl import URL
 
 from shared import topology
 from shared.errors import UnroutableError, describe_error, is_permanent
@@ -37,6 +40,42 @@ if TYPE_CHECKING:
 log = logging.getLogger("gridwhistle.broker")
 
 PUBLISH_TIMEOUT = 10.0
+"""Seconds a publish waits for its confirm unless the caller says otherwise (``GW_PUBLISH_TIMEOUT``)."""
+
+
+class ClusterConnection(RobustConnection):
+    """aio-pika's robust connection over every node of a cluster: each (re)connect attempt goes to
+    the next node of the list, starting at a random one so that clients spread over the nodes.
+
+    aio-pika retries one URL for ever (its maintainers point to round-robin DNS, which a local
+    cluster of three ports cannot use); this overrides the one private step that opens the
+    transport (``RobustConnection.__connect_transport``, pinned by a unit test), so a lost node's
+    clients move to the next node after ``reconnect_interval`` and the channels, queues and
+    consumers are restored there by aio-pika as usual.
+    """
+
+    NODES: ClassVar[tuple[URL, ...]] = ()
+
+    def __init__(self, url: URL, loop: Any = None, **kwargs: Any) -> None:
+        super().__init__(url, loop=loop, **kwargs)
+        self._attempt = random.randrange(len(self.NODES)) if self.NODES else 0
+
+    def next_node(self) -> URL:
+        """The node the next connection attempt goes to (and moves the turn on)."""
+        node = self.NODES[self._attempt % len(self.NODES)]
+        self._attempt += 1
+        return node
+
+    async def _RobustConnection__connect_transport(self) -> None:  # noqa: N802 - overrides aio-pika's private step
+        if self.NODES:
+            self.url = self.next_node()
+            log.info("connecting to broker node", extra={"node": f"{self.url.host}:{self.url.port}"})
+        await super()._RobustConnection__connect_transport()  # type: ignore[misc]
+
+
+def cluster_connection(nodes: list[str]) -> type[ClusterConnection]:
+    """A :class:`ClusterConnection` class for these node URLs (``GwSettings.amqp_nodes``)."""
+    return type("ClusterConnection", (ClusterConnection,), {"NODES": tuple(URL(node) for node in nodes)})
 
 
 def subscriber_channel(prefetch: int) -> Channel:
@@ -126,8 +165,11 @@ def make_broker(
     middlewares: list[Any] = [DeadLetterMiddleware]
     if metrics_registry is not None:
         middlewares.insert(0, BoundedRabbitPrometheusMiddleware(registry=metrics_registry, app_name=service))
-    return RabbitBroker(
-        amqp_url or settings.amqp_url,
+    url = amqp_url or settings.amqp_url
+    nodes = settings.model_copy(update={"amqp_url": url}).amqp_nodes
+    broker = RabbitBroker(
+        nodes[0],
+        specification_url=str(URL(url).with_user(None)),
         default_channel=subscriber_channel(settings.prefetch),
         graceful_timeout=settings.shutdown_budget[1],
         app_id=f"gridwhistle-{service}",
@@ -136,6 +178,10 @@ def make_broker(
         log_level=logging.DEBUG,  # per-message "received/processed" lines stay out of INFO
         reconnect_interval=2.0,
     )
+    # FastStream passes its connection arguments to aio-pika's ``connect_robust``; it has no
+    # parameter for the connection class, so the one key is added here (tested in test_broker_policy).
+    broker._connection_kwargs["connection_class"] = cluster_connection(nodes)
+    return broker
 
 
 async def publish_confirmed(
@@ -148,8 +194,9 @@ async def publish_confirmed(
     correlation_id: str | None = None,
     message_type: str | None = None,
     headers: dict[str, Any] | None = None,
+    confirm_timeout: float = PUBLISH_TIMEOUT,
 ) -> None:
-    """Publish persistently and return only once the broker confirmed it.
+    """Publish persistently and return only once the broker confirmed it (within ``confirm_timeout`` s).
 
     Raises ``UnroutableError`` when no queue is bound for the routing key, and
     ``DeliveryError`` (or a connection error) when the broker did not take it.
@@ -166,7 +213,7 @@ async def publish_confirmed(
             message_type=message_type,
             headers=headers,
             content_type="application/json",
-            timeout=PUBLISH_TIMEOUT,
+            timeout=confirm_timeout,
         )
     except DeliveryError as error:
         if error.message is not None:  # the broker returned the message: unroutable
@@ -180,7 +227,7 @@ def exchange_name(exchange: Any) -> str:
     return str(getattr(exchange, "name", exchange))
 
 
-async def publish_event(broker: RabbitBroker, event: Event) -> None:
+async def publish_event(broker: RabbitBroker, event: Event, *, confirm_timeout: float = PUBLISH_TIMEOUT) -> None:
     """Publish an event on ``gw.events`` with its contract routing key."""
     event_type = event.event_type
     await publish_confirmed(
@@ -191,6 +238,7 @@ async def publish_event(broker: RabbitBroker, event: Event) -> None:
         message_id=str(event.message_id),
         correlation_id=event.correlation_id or str(event.matter_id),
         message_type=event_type,
+        confirm_timeout=confirm_timeout,
     )
 
 

@@ -26,6 +26,22 @@ class GwSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GW_", extra="ignore", frozen=True)
 
     amqp_url: str = Field(DEFAULT_AMQP_URL, description="RabbitMQ connection URL")
+    amqp_failover: str = Field(
+        "",
+        description="Further nodes of the same RabbitMQ cluster, comma-separated host:port (same user and "
+        "vhost as GW_AMQP_URL): each (re)connect attempt goes to the next node of the list",
+    )
+    amqp_heartbeat: int = Field(
+        10,
+        ge=0,
+        le=600,
+        description="AMQP heartbeat in seconds: a node that stops answering is left after about three of them",
+    )
+    publish_timeout: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds a publish may wait for the broker's confirm (a blocked or lost node); then it fails",
+    )
     amqp_management_url: str = Field(
         "http://guest:guest@127.0.0.1:15672",
         description="RabbitMQ management API (queue depths, vhosts, users)",
@@ -62,6 +78,22 @@ class GwSettings(BaseSettings):
         other, summing to ``graceful_timeout`` (the sweeper's last pass runs beside the messages)."""
         http = min(5.0, self.graceful_timeout / 4)
         return http, self.graceful_timeout - http
+
+    @property
+    def amqp_nodes(self) -> list[str]:
+        """Every node URL of the broker: ``amqp_url`` first, then each failover address with its
+        user, vhost and query, and the heartbeat unless the URL sets one."""
+        parts = urlsplit(self.amqp_url)
+        userinfo = parts.netloc.rpartition("@")[0]
+        query = parts.query or ""
+        if "heartbeat=" not in query:
+            query = "&".join(q for q in (query, f"heartbeat={self.amqp_heartbeat}") if q)
+        netlocs = [parts.netloc.rpartition("@")[2]]
+        netlocs += [address.strip() for address in self.amqp_failover.split(",") if address.strip()]
+        return [
+            parts._replace(netloc=f"{userinfo}@{netloc}" if userinfo else netloc, query=query).geturl()
+            for netloc in netlocs
+        ]
 
     @property
     def amqp_host_port(self) -> tuple[str, int]:

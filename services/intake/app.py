@@ -40,7 +40,7 @@ def create_app(settings: IntakeSettings, *, registry: Registry | None = None) ->
         registry=runtime.registry,
         store=store,
         views=RequestViews(runtime.db, store),
-        publish=timed_publisher(runtime.broker, metrics.publish_confirm),
+        publish=timed_publisher(runtime.broker, metrics.publish_confirm, confirm_timeout=settings.publish_timeout),
         metrics=metrics,
     )
     runtime.broker.include_router(build_router(deps))

@@ -230,12 +230,14 @@ def report_decoder(metrics: IntakeMetrics) -> Callable[..., Awaitable[Any]]:
     return decode
 
 
-def timed_publisher(broker: RabbitBroker, confirm_seconds: Histogram) -> Publish:
-    """``publish_event`` on ``broker``, observing the publish-to-confirm latency."""
+def timed_publisher(broker: RabbitBroker, confirm_seconds: Histogram, *, confirm_timeout: float) -> Publish:
+    """``publish_event`` on ``broker``, observing the publish-to-confirm latency; a publish the broker
+    does not confirm within ``confirm_timeout`` seconds (a blocked or vanished node) fails, and the client
+    is answered 503 instead of waiting."""
 
     async def publish(event: MatterReported) -> None:
         started = time.perf_counter()
-        await publish_event(broker, event)
+        await publish_event(broker, event, confirm_timeout=confirm_timeout)
         confirm_seconds.observe(time.perf_counter() - started)
 
     return publish
