@@ -1,112 +1,315 @@
-"""``make chaos``: faults under load, then the books are checked.
+"""``make chaos``: the county scenario on the local three-node RabbitMQ cluster, with two replicas
+of dispatch and of stats, one fault per phase, and a table in the style of rabbitmq/jepsen.
 
-The three services run in a private sandbox; a Changjia replay runs at a steady rate with its
-bots; meanwhile each service is SIGKILLed and restarted, then the store and the broker are
-restarted (the local stack's own processes, by PID). When the replay has drained, every
-figure of the read models must equal the plan: a report answered 202 and not counted is
-*lost*, one counted more than once is *counted twice*. Prints the schedule it ran and the
-verdict; exit 0 only when lost = counted twice = 0 and every figure matches.
+Each phase offers ``rate`` reports per second (five times that for the burst) for
+``lead + fault duration + tail`` seconds; the fault starts ``lead`` seconds in (see
+``services.simulator.faults``). When the bots have closed every matter of the phase its books are
+read from the read models, never from our own counters:
+
+- **attempted**: reports offered; **acknowledged**: answered 202 by intake (or confirmed on AMQP);
+- **lost**: acknowledged but missing from the read models (each HTTP report looked up by its
+  matter id, and the town counters against the acknowledged count);
+- **duplicated**: counted more than once (reported or closed beyond what was acknowledged);
+- **recovered after**: from the fault's start until every report acknowledged by its end is in
+  the read models;
+- **max client latency**: the slowest single attempt of any client, a 503 included;
+- **5xx ≠ 503**: server errors other than the honest "retry later".
+
+Exit 0 only when every row has lost 0, duplicated 0, no 5xx other than 503, recovery within
+the goal and every figure of the phase equal to its plan. The figures go to a JSON file
+(``.state/chaos/last.json`` by default) and a Markdown table beside it (``last.md``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
+import contextlib
+import json
 import time
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
+import httpx
 from rich.console import Console
 from rich.table import Table
 
+from services.simulator.faults import FAULTS, FAULTS_BY_KEY, ChaosRig, Fault
 from services.simulator.replay import ReplayResult, replay
 from services.simulator.sandbox import ServiceSandbox
 from services.simulator.scenario import load_scenario
-from shared.settings import GwSettings
+from shared.registry import load_registry
+from shared.settings import PROJECT_ROOT, GwSettings
 
 if TYPE_CHECKING:
-    from services.simulator.processes import ManagedProcess
+    from collections.abc import Sequence
+    from pathlib import Path
 
 console = Console()
 
-FAULTS: tuple[tuple[float, str], ...] = (
-    (6.0, "kill dispatch"),
-    (14.0, "kill stats"),
-    (22.0, "kill intake"),
-    (30.0, "restart store"),
-    (40.0, "restart broker"),
-)
-"""Seconds after the replay starts, and what happens then."""
+SCENARIO = "county"
+RECOVERY_GOAL = 30.0
+"""Seconds: every row must have recovered within this (issue 17)."""
+REPLICAS = {"dispatch": 2, "stats": 2}
+WATCH_EVERY = 1.0
 
 
-def _kill_and_restart(proc: ManagedProcess) -> None:
-    pid = proc.pid
-    if pid is not None:
-        os.kill(pid, signal.SIGKILL)
-        assert proc.process is not None
-        proc.process.wait(timeout=10)
-    proc.start()
-    proc.wait_healthy()
+@dataclass
+class FaultRow:
+    fault: str
+    note: str
+    attempted: int
+    acknowledged: int
+    lost: int
+    duplicated: int
+    recovered_s: float | None
+    max_latency_s: float
+    answers_503: int
+    server_errors: int
+    figures_equal: bool
+    fault_at_s: float
+    fault_seconds: float
 
-
-def _restart_component(base: GwSettings, name: str) -> None:
-    from tools.stack import stack_down, stack_up
-
-    stack_down(base, [name], exact=True)
-    stack_up(base, [name])
-
-
-async def _inject(base: GwSettings, sandbox: ServiceSandbox, done: list[tuple[float, str, float]]) -> None:
-    started = time.monotonic()
-    by_name = {p.name: p for p in sandbox.processes}
-    for at, fault in FAULTS:
-        await asyncio.sleep(max(0.0, started + at - time.monotonic()))
-        began = time.monotonic()
-        verb, target = fault.split(" ", 1)
-        if verb == "kill":
-            await asyncio.to_thread(_kill_and_restart, by_name[target])
-        else:
-            await asyncio.to_thread(_restart_component, base, {"store": "mongo", "broker": "rabbitmq"}[target])
-        done.append((began - started, fault, time.monotonic() - began))
-        console.print(
-            f"[yellow]fault[/] {fault} at {began - started:.0f}s (back after {time.monotonic() - began:.1f}s)"
+    @property
+    def ok(self) -> bool:
+        return (
+            self.lost == 0
+            and self.duplicated == 0
+            and self.server_errors == 0
+            and self.figures_equal
+            and self.recovered_s is not None
+            and self.recovered_s <= RECOVERY_GOAL
         )
 
 
-async def _run(
-    base: GwSettings, sandbox: ServiceSandbox, matters: int, rate: float
-) -> tuple[ReplayResult, list[tuple[float, str, float]]]:
-    assert sandbox.settings is not None
-    options = sandbox.replay_options(matters=matters, rate=rate, poll_every=1.0)
-    done: list[tuple[float, str, float]] = []
-    injector = asyncio.create_task(_inject(base, sandbox, done))
+class ReadModelWatcher:
+    """Polls the stats API (whichever replica answers) for the towns' reported count over time."""
+
+    def __init__(self, stats_urls: Sequence[str], towns: Sequence[str]) -> None:
+        self.stats_urls = list(stats_urls)
+        self.towns = list(towns)
+        self.series: list[tuple[float, int]] = []
+        self._stop = asyncio.Event()
+
+    async def reported(self, http: httpx.AsyncClient) -> int | None:
+        for url in self.stats_urls:
+            try:
+                total = 0
+                for town in self.towns:
+                    response = await http.get(f"{url}/v1/stats/towns/{town}")
+                    response.raise_for_status()
+                    total += int(response.json().get("counts", {}).get("reported", 0))
+                return total
+            except httpx.HTTPError:
+                continue
+        return None
+
+    async def run(self) -> None:
+        async with httpx.AsyncClient(timeout=5.0) as http:
+            while True:
+                value = await self.reported(http)
+                if value is not None:
+                    self.series.append((time.monotonic(), value))
+                if self._stop.is_set():
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), WATCH_EVERY)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def recovered_at(self, acknowledged_by: int, after: float) -> float | None:
+        """First time at or after ``after`` at which the read models held ``acknowledged_by`` more reports
+        than at the watcher's first reading."""
+        if not self.series:
+            return None
+        start = self.series[0][1]
+        return next((t for t, value in self.series if t >= after and value - start >= acknowledged_by), None)
+
+
+async def _missing_matters(stats_urls: Sequence[str], matter_ids: Sequence[str]) -> int:
+    """Acknowledged matters the read models do not know (404 from ``GET /v1/matters/{id}``)."""
+    gate = asyncio.Semaphore(16)
+    async with httpx.AsyncClient(timeout=10.0) as http:
+
+        async def missing(matter_id: str) -> bool:
+            async with gate:
+                for url in stats_urls:
+                    try:
+                        response = await http.get(f"{url}/v1/matters/{matter_id}")
+                    except httpx.TransportError:
+                        continue
+                    return response.status_code == 404
+                raise RuntimeError("no stats replica answers")
+
+        return sum(await asyncio.gather(*(missing(m) for m in matter_ids)))
+
+
+async def run_phase(rig: ChaosRig, fault: Fault, *, rate: float, lead: float, tail: float, seed: int) -> FaultRow:
+    sandbox = rig.sandbox
+    stats_urls = [f"http://127.0.0.1:{sandbox.ports['stats'] + 100 * i}" for i in range(REPLICAS["stats"])]
+    scenario = load_scenario(SCENARIO)
+    towns = scenario.towns or list(load_registry(scenario.registry_path()).town_ids)
+    phase_rate = rate * fault.rate_factor
+    matters = max(1, int(phase_rate * (lead + fault.lasts + tail)))
+    options = sandbox.replay_options(matters=matters, rate=phase_rate, seed=seed, poll_every=1.0)
+    watcher = ReadModelWatcher(stats_urls, towns)
+    watching = asyncio.create_task(watcher.run())
+    window: list[float] = []
+    notes: list[str] = []
+
+    async def inject() -> None:
+        await asyncio.sleep(lead)
+        window.append(time.monotonic())
+        try:
+            notes.append(await fault.inject(rig))
+        finally:
+            window.append(time.monotonic())
+
+    console.rule(f"[bold]{fault.label}[/]: {matters} matters at {phase_rate:g}/s, fault {lead:g} s in")
+    started = time.monotonic()
+    injecting = asyncio.create_task(inject())
     try:
-        result = await replay(load_scenario("changjia"), sandbox.settings, options)
+        result: ReplayResult = await replay(scenario, rig.settings, options)
     finally:
-        await injector  # every fault has run (and its process is back) before the books are read
-    return result, done
+        await asyncio.gather(injecting, return_exceptions=True)
+        watcher.stop()
+        await watching
+    injecting.result()  # a fault that could not be injected fails the run, with its reason
+    fault_start, fault_end = window
+    submitted = result.submitted
+    assert submitted is not None
+    acknowledged = submitted.accepted
+    reported, closed = int(result.observed.get("reported", 0)), int(result.observed.get("closed", 0))
+    missing = await _missing_matters(stats_urls, list(submitted.matter_ids.values()))
+    acknowledged_by_end = sum(1 for at in submitted.accepted_at if at <= fault_end)
+    recovered = watcher.recovered_at(acknowledged_by_end, fault_end)
+    row = FaultRow(
+        fault=fault.label,
+        note=notes[0] if notes else "",
+        attempted=result.planned,
+        acknowledged=acknowledged,
+        lost=max(missing, acknowledged - reported, 0),
+        duplicated=max(reported - acknowledged, closed - acknowledged, 0),
+        recovered_s=None if recovered is None else max(0.0, recovered - fault_start),
+        max_latency_s=submitted.max_attempt_seconds,
+        answers_503=submitted.statuses.get(503, 0),
+        server_errors=submitted.server_errors,
+        figures_equal=result.matches,
+        fault_at_s=fault_start - started,
+        fault_seconds=fault_end - fault_start,
+    )
+    console.print(f"  {row.note}; lost {row.lost}, duplicated {row.duplicated}, recovered after {_s(row.recovered_s)}")
+    return row
 
 
-def run_chaos(*, matters: int = 900, rate: float = 15.0) -> int:
+def _s(value: float | None) -> str:
+    return "never" if value is None else f"{value:.1f}"
+
+
+def chaos_table(rows: Sequence[FaultRow], title: str) -> Table:
+    table = Table(title=title)
+    for column in (
+        "fault",
+        "attempted",
+        "acknowledged (202)",
+        "lost",
+        "duplicated",
+        "recovered after (s)",
+        "max client latency (s)",
+        "503",
+        "5xx ≠ 503",
+        "",
+    ):
+        table.add_column(column, justify="left" if column == "fault" else "right")
+    for row in rows:
+        table.add_row(
+            row.fault,
+            str(row.attempted),
+            str(row.acknowledged),
+            str(row.lost),
+            str(row.duplicated),
+            _s(row.recovered_s),
+            f"{row.max_latency_s:.1f}",
+            str(row.answers_503),
+            str(row.server_errors),
+            "[green]ok[/]" if row.ok else "[red]FAIL[/]",
+        )
+    return table
+
+
+def chaos_markdown(rows: Sequence[FaultRow], title: str) -> str:
+    lines = [
+        f"**{title}**",
+        "",
+        "| fault | attempted | acknowledged (202) | lost | duplicated | recovered after (s) "
+        "| max client latency (s) | 503 | 5xx ≠ 503 |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    lines += [
+        f"| {r.fault} | {r.attempted} | {r.acknowledged} | {r.lost} | {r.duplicated} | {_s(r.recovered_s)} "
+        f"| {r.max_latency_s:.1f} | {r.answers_503} | {r.server_errors} |"
+        for r in rows
+    ]
+    return "\n".join(lines) + "\n"
+
+
+async def _run_all(rig: ChaosRig, faults: Sequence[Fault], rate: float, lead: float, tail: float) -> list[FaultRow]:
+    return [
+        await run_phase(rig, fault, rate=rate, lead=lead, tail=tail, seed=seed) for seed, fault in enumerate(faults, 1)
+    ]
+
+
+def select_faults(keys: Sequence[str]) -> list[Fault]:
+    """Faults by key (all of them, in table order, when ``keys`` is empty)."""
+    unknown = [key for key in keys if key not in FAULTS_BY_KEY]
+    if unknown:
+        raise ValueError(f"unknown fault(s) {', '.join(unknown)}; choose from {', '.join(FAULTS_BY_KEY)}")
+    return [FAULTS_BY_KEY[key] for key in keys] if keys else list(FAULTS)
+
+
+def run_chaos(
+    *,
+    faults: Sequence[str] = (),
+    rate: float = 6.0,
+    lead: float = 4.0,
+    tail: float = 8.0,
+    out: Path | None = None,
+) -> int:
+    """Run the phases, print the table, write JSON and Markdown; 0 when every row is ok."""
     from tools.stack import console_say, stack_up
+    from tools.stack.cluster import cluster_settings
 
+    chosen = select_faults(faults)
     base = GwSettings()
-    stack_up(base, say=console_say(console))
-    with ServiceSandbox(base, label="chaos", extra_env={"GW_LOG_LEVEL": "WARNING"}) as sandbox:
-        result, done = asyncio.run(_run(base, sandbox, matters, rate))
-    reported, closed = result.observed.get("reported", 0.0), result.observed.get("closed", 0.0)
-    lost = max(0, result.planned - int(reported))
-    twice = max(0, int(reported) - result.planned)
-    table = Table(title=f"make chaos — {result.planned} matters at {rate:g}/s, {len(done)} faults")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for at, fault, back in done:
-        table.add_row(f"{fault} at {at:.0f}s", f"back after {back:.1f}s")
-    table.add_row("reports accepted (202 or AMQP confirm)", str(result.planned - result.refused))
-    table.add_row("reported in the read models", f"{reported:.0f}")
-    table.add_row("closed in the read models", f"{closed:.0f}")
-    table.add_row("lost", str(lost))
-    table.add_row("counted twice", str(twice))
-    table.add_row("every figure equals the plan", str(result.matches))
-    console.print(table)
-    return 0 if result.matches and lost == 0 and twice == 0 and len(done) == len(FAULTS) else 1
+    stack_up(base, ["mongo", "cluster"], say=console_say(console))
+    cluster = cluster_settings(base)
+    env = {
+        "GW_LOG_LEVEL": "WARNING",
+        "GW_REGISTRY_PATH": str(PROJECT_ROOT / "deploy" / "config" / "registry" / "county"),
+        "GW_AMQP_FAILOVER": cluster.amqp_failover,
+        "GW_AMQP_MANAGEMENT_URL": cluster.amqp_management_url,
+    }
+    began = datetime.now(UTC)
+    with ServiceSandbox(cluster, label="chaos", extra_env=env, replicas=dict(REPLICAS)) as sandbox:
+        rows = asyncio.run(_run_all(ChaosRig(base, sandbox), chosen, rate, lead, tail))
+    title = (
+        f"make chaos {began:%Y-%m-%d %H:%M} UTC — county scenario at {rate:g} reports/s on a 3-node RabbitMQ "
+        f"cluster, 2 replicas of dispatch and stats"
+    )
+    console.print(chaos_table(rows, title))
+    target = out or base.state_dir / "chaos" / "last.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    payload: dict[str, Any] = {
+        "started": began.isoformat(),
+        "scenario": SCENARIO,
+        "rate": rate,
+        "replicas": REPLICAS,
+        "broker_nodes": 3,
+        "recovery_goal_s": RECOVERY_GOAL,
+        "rows": [asdict(row) | {"ok": row.ok} for row in rows],
+    }
+    target.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    target.with_suffix(".md").write_text(chaos_markdown(rows, title), encoding="utf-8")
+    console.print(f"figures: {target} (Markdown: {target.with_suffix('.md')})")
+    return 0 if all(row.ok for row in rows) else 1

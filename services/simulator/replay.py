@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -140,7 +141,11 @@ async def _wait_drained(
     ) as progress:
         task = progress.add_task("drain", total=planned)
         while time.monotonic() < deadline:
-            observed = await read_figures(options.stats_url, towns, registry)
+            try:
+                observed = await read_figures(options.stats_url, towns, registry)
+            except httpx.TransportError:  # stats restarting (a chaos fault, a deploy): ask again
+                await asyncio.sleep(options.poll_every)
+                continue
             closed = int(observed["closed"] - baseline["closed"])
             progress.update(task, completed=min(closed, planned))
             if closed >= planned:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,14 @@ class SubmitStats:
     matter_ids: dict[str, str] = field(default_factory=dict)  # report_id -> matter_id (HTTP channels)
     sent_at: dict[str, float] = field(default_factory=dict)  # matter_id -> monotonic time the request went out
     answer_seconds: list[float] = field(default_factory=list)  # HTTP 202 latencies (accepted reports)
+    accepted_at: list[float] = field(default_factory=list)  # monotonic time of each acceptance (every channel)
+    statuses: Counter[int] = field(default_factory=Counter)  # HTTP status of every attempt
+    max_attempt_seconds: float = 0.0  # the slowest single attempt, answered or not (what a client waited)
+
+    @property
+    def server_errors(self) -> int:
+        """Answers 5xx other than 503 (a 503 is the honest "retry later")."""
+        return sum(n for status, n in self.statuses.items() if status >= 500 and status != 503)
 
 
 def summary_of(m: PlannedMatter) -> str:
@@ -99,6 +108,7 @@ class Submitter:
             except (httpx.TransportError, OSError, aio_pika.exceptions.AMQPError, ChannelInvalidStateError) as error:
                 log.warning("intake unreachable, retrying", extra={"attempt": attempt, "error": type(error).__name__})
                 done = False
+            self.stats.max_attempt_seconds = max(self.stats.max_attempt_seconds, time.monotonic() - started)
             if done:
                 return
             self.stats.retried += 1
@@ -117,6 +127,7 @@ class Submitter:
                 message_id=m.report_id,
             )
             self.stats.accepted += 1
+            self.stats.accepted_at.append(time.monotonic())
             return True
         if m.channel == Channel.OPEN311:
             response = await self.http.post(
@@ -144,6 +155,7 @@ class Submitter:
     def _accept(
         self, m: PlannedMatter, response: httpx.Response, started: float, matter_of: Callable[[Any], str]
     ) -> bool:
+        self.stats.statuses[response.status_code] += 1
         if response.status_code in (200, 201, 202):
             body = response.json()
             matter_id = str(matter_of(body))
@@ -153,6 +165,7 @@ class Submitter:
             if isinstance(body, dict) and body.get("duplicate"):
                 self.stats.duplicates += 1
             self.stats.accepted += 1
+            self.stats.accepted_at.append(time.monotonic())
             return True
         if response.status_code == 503 or response.status_code >= 500:
             return False
