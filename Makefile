@@ -71,7 +71,7 @@ asyncapi-check: install ## generate the AsyncAPI documents into .state/asyncapi 
 bench: install stack-up ## the system beside its raw ceilings (PROFILE=quick|full), printed and saved in .state/bench
 	.venv/bin/gridwhistle bench --profile $(PROFILE)
 
-chaos: install stack-up ## kill each service, restart store and broker under load; lost and counted twice must be 0
+chaos: install stack-up ## the county scenario on a local 3-node RabbitMQ cluster, 2 replicas of dispatch and stats, one fault per phase: jepsen-style table, lost and duplicated must be 0
 	.venv/bin/gridwhistle chaos
 
 clean: ## remove caches (keeps .venv and .state)

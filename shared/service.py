@@ -77,7 +77,7 @@ def build_runtime(settings: GwSettings, service: str, *, registry: Registry | No
         service=service,
         settings=settings,
         registry=registry,
-        topology=topology_for(registry),
+        topology=topology_for(registry, service),  # only what this service owns
         broker=make_broker(settings, service=service, metrics_registry=metrics),
         mongo=make_mongo_client(settings),
         metrics=metrics,

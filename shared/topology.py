@@ -211,10 +211,104 @@ def build_topology(town_ids: Iterable[str], department_ids: Iterable[str]) -> To
     return Topology(EXCHANGES, tuple(queues), tuple(q.dead_letter_spec() for q in queues))
 
 
-def topology_for(registry: Registry) -> Topology:
+def topology_for(registry: Registry, service: str | None = None) -> Topology:
+    """The registry's whole topology, or (``service``) the exchanges and the queues that service owns:
+    what it declares at start, and all its broker user may configure."""
     towns = list(registry.town_ids)
     departments = [d.department_id for d in registry.all_departments()]
-    return build_topology(towns, departments)
+    whole = build_topology(towns, departments)
+    if service is None:
+        return whole
+    owned = re.compile(QUEUE_OWNERS[service])
+    return Topology(
+        whole.exchanges,
+        tuple(q for q in whole.queues if owned.match(q.name)),
+        tuple(q for q in whole.dead_letter_queues if owned.match(q.name)),
+    )
+
+
+# who may do what on the broker -----------------------------------------------------------
+
+QUEUE_OWNERS: dict[str, str] = {
+    "intake": r"^intake\.reports(\.dead)?$",
+    "dispatch": r"^(dispatch\.(events|commands)(\.dead)?|dept\..+|grid\..+|supervision\..+)$",
+    "stats": r"^stats\.events(\.dead)?$",
+}
+"""The queues each service declares, consumes and may configure (dead-letter queues included)."""
+
+SERVICE_PUBLISHES: dict[str, tuple[RabbitExchange, ...]] = {
+    "intake": (EVENTS,),
+    "dispatch": (EVENTS, DISPATCH),
+    "stats": (),
+}
+"""The exchanges each service publishes to (besides ``gw.dead``, where every service dead-letters)."""
+
+SERVICE_BINDS_FROM: dict[str, tuple[RabbitExchange, ...]] = {
+    "intake": (INTAKE,),
+    "dispatch": (EVENTS, COMMANDS, DISPATCH),
+    "stats": (EVENTS,),
+}
+"""The exchanges each service's queues are bound to (a binding needs read on its exchange)."""
+
+
+def _exactly(names: Iterable[str]) -> str:
+    listed = sorted(set(names))
+    return rf"^({'|'.join(re.escape(n) for n in listed)})$" if listed else "^$"
+
+
+def _or(*patterns: str) -> str:
+    return "|".join(f"(?:{p})" for p in patterns if p != "^$") or "^$"
+
+
+def service_user(service: str) -> str:
+    """The broker user of one service: ``gw-<service>``."""
+    return f"gw-{service}"
+
+
+def service_permissions(service: str) -> dict[str, str]:
+    """A service configures the exchanges (it declares them, idempotently, at start) and only its own
+    queues; writes only to the exchanges it publishes to, ``gw.dead`` and its own queues (binding
+    them); reads only its own queues and the exchanges they are bound to. It can neither consume,
+    declare, delete nor purge another service's or a department's queue, nor publish where it
+    does not publish."""
+    own = QUEUE_OWNERS[service]
+    exchanges = _exactly(e.name for e in EXCHANGES)
+    writes = _exactly([*(e.name for e in SERVICE_PUBLISHES[service]), DEAD.name])
+    binds = _exactly([*(e.name for e in SERVICE_BINDS_FROM[service]), DEAD.name])
+    return {"configure": _or(exchanges, own), "write": _or(writes, own), "read": _or(binds, own)}
+
+
+def grid_staff_user(town_id: str) -> str:
+    return f"grid-{town_id}"
+
+
+def grid_staff_permissions(town_id: str) -> dict[str, str]:
+    """The grid tier's app of one town (micro-grid members, grid members, leaders): consumes the
+    town's ``grid.<town_id>`` queue and sends commands (accept, resolve, whistle); nothing else."""
+    return {"configure": "^$", "write": _exactly([COMMANDS.name]), "read": _exactly([grid_queue(town_id).name])}
+
+
+def supervisor_user(town_id: str) -> str:
+    return f"supervisor-{town_id}"
+
+
+def supervisor_permissions(town_id: str) -> dict[str, str]:
+    """A town's supervisors: consume ``supervision.<town_id>`` (returned and overdue matters) and send
+    commands (reroute); nothing else."""
+    return {
+        "configure": "^$",
+        "write": _exactly([COMMANDS.name]),
+        "read": _exactly([supervision_queue(town_id).name]),
+    }
+
+
+def source_user(name: str) -> str:
+    return f"source-{name}"
+
+
+def source_permissions() -> dict[str, str]:
+    """A machine source (sensor gateway, another platform): publishes reports to ``gw.intake``, nothing else."""
+    return {"configure": "^$", "write": _exactly([INTAKE.name]), "read": "^$"}
 
 
 async def declare_topology(broker: RabbitBroker, topology: Topology) -> None:

@@ -35,6 +35,10 @@ def create_vhost(settings: GwSettings, vhost: str) -> str:
     return urlunsplit((a.scheme, a.netloc, "/" + quote(vhost, safe=""), "", ""))
 
 
+DELETE_TIMEOUT = 180.0
+"""Deleting a vhost deletes its queues: on a cluster, hundreds of quorum queues take a while."""
+
+
 def delete_vhost(settings: GwSettings, vhost: str) -> None:
     with management_client(settings) as client:
-        client.delete(f"/api/vhosts/{quote(vhost, safe='')}")
+        client.delete(f"/api/vhosts/{quote(vhost, safe='')}", timeout=DELETE_TIMEOUT)

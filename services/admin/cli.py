@@ -195,50 +195,41 @@ def dlq_replay(
     console.print(f"replayed {len(rows)} message(s) from {queue}")
 
 
-SERVICE_PERMISSIONS: dict[str, dict[str, str]] = {
-    # configure: declare own queues; write: exchanges published to; read: queues consumed + bind sources
-    "gw-intake": {
-        "configure": r"^(gw\..*|intake\..*)$",
-        "write": r"^(gw\..*|intake\..*)$",
-        "read": r"^(gw\..*|intake\..*)$",
-    },
-    "gw-dispatch": {
-        "configure": r"^(gw\..*|dispatch\..*|dept\..*|grid\..*|supervision\..*)$",
-        "write": r"^(gw\..*|dispatch\..*|dept\..*|grid\..*|supervision\..*)$",
-        "read": r"^(gw\..*|dispatch\..*|dept\..*|grid\..*|supervision\..*)$",
-    },
-    "gw-stats": {
-        "configure": r"^(gw\..*|stats\..*)$",
-        "write": r"^(gw\..*|stats\..*)$",
-        "read": r"^(gw\..*|stats\..*)$",
-    },
-}
-
-
 @users_app.command("provision")
 def users_provision(
     department: Annotated[
         list[str] | None, typer.Option(help="Also create a user for this department (repeatable)")
     ] = None,
+    grid_town: Annotated[
+        list[str] | None, typer.Option(help="Also a grid staff user for this town's grid queue (repeatable)")
+    ] = None,
+    supervisor_town: Annotated[
+        list[str] | None, typer.Option(help="Also a supervisor user for this town's supervision queue (repeatable)")
+    ] = None,
+    source: Annotated[
+        list[str] | None, typer.Option(help="Also a machine-source user that may only publish reports (repeatable)")
+    ] = None,
 ) -> None:
-    """Create one broker user per service (and per department) with least-privilege permissions.
+    """Create one broker user per service (and per department, town grid staff, town supervisors and
+    machine source) with least-privilege permissions (``shared.topology``: ``*_permissions``).
 
     Passwords are printed once; store them as secrets (GW_AMQP_URL of each service).
     """
+    users: list[tuple[str, dict[str, str]]] = [
+        (topology.service_user(service), topology.service_permissions(service)) for service in topology.QUEUE_OWNERS
+    ]
+    users += [(topology.department_user(d), topology.department_permissions(d)) for d in department or []]
+    users += [(topology.grid_staff_user(t), topology.grid_staff_permissions(t)) for t in grid_town or []]
+    users += [(topology.supervisor_user(t), topology.supervisor_permissions(t)) for t in supervisor_town or []]
+    users += [(topology.source_user(n), topology.source_permissions()) for n in source or []]
 
     async def provision() -> list[tuple[str, str]]:
         created: list[tuple[str, str]] = []
         async with ManagementApi(GwSettings()) as api:
-            for user, perms in SERVICE_PERMISSIONS.items():
+            for user, perms in users:
                 password = secrets.token_urlsafe(18)
                 await api.put_user(user, password)
                 await api.set_permissions(user, **perms)
-                created.append((user, password))
-            for dept in department or []:
-                user = topology.department_user(dept)
-                password = secrets.token_urlsafe(18)
-                await api.put_user(user, password)
-                await api.set_permissions(user, **topology.department_permissions(dept))
                 created.append((user, password))
         return created
 

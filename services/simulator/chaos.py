@@ -10,8 +10,9 @@ read from the read models, never from our own counters:
 - **lost**: acknowledged but missing from the read models (each HTTP report looked up by its
   matter id, and the town counters against the acknowledged count);
 - **duplicated**: counted more than once (reported or closed beyond what was acknowledged);
-- **recovered after**: from the fault's start until every report acknowledged by its end is in
-  the read models;
+- **recovered after**: from the fault's start until intake acknowledges reports again *and* the
+  read models have caught up: the reports acknowledged but not yet counted are no more than
+  before the fault (the steady lag of the lead-in, at least one second of load);
 - **max client latency**: the slowest single attempt of any client, a 503 included;
 - **5xx ≠ 503**: server errors other than the honest "retry later".
 
@@ -23,8 +24,10 @@ the goal and every figure of the phase equal to its plan. The figures go to a JS
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import json
+import math
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -51,7 +54,7 @@ SCENARIO = "county"
 RECOVERY_GOAL = 30.0
 """Seconds: every row must have recovered within this (issue 17)."""
 REPLICAS = {"dispatch": 2, "stats": 2}
-WATCH_EVERY = 1.0
+WATCH_EVERY = 0.5
 
 
 @dataclass
@@ -118,13 +121,26 @@ class ReadModelWatcher:
     def stop(self) -> None:
         self._stop.set()
 
-    def recovered_at(self, acknowledged_by: int, after: float) -> float | None:
-        """First time at or after ``after`` at which the read models held ``acknowledged_by`` more reports
-        than at the watcher's first reading."""
+    def lag(self, accepted_at: Sequence[float]) -> list[tuple[float, int]]:
+        """(time, acknowledged minus counted) at every reading: what is accepted but not yet in the read models."""
         if not self.series:
-            return None
+            return []
         start = self.series[0][1]
-        return next((t for t, value in self.series if t >= after and value - start >= acknowledged_by), None)
+        acked = sorted(accepted_at)
+        return [(t, bisect.bisect_right(acked, t) - (value - start)) for t, value in self.series]
+
+
+def recovered_after(
+    lag: Sequence[tuple[float, int]], accepted_at: Sequence[float], fault_start: float, floor: int
+) -> float | None:
+    """Seconds from ``fault_start`` until a report is acknowledged again and the lag is back to what it was
+    before the fault (at least ``floor``); None when that never happened within the phase."""
+    steady = max([floor, *(value for t, value in lag if t < fault_start)])
+    first_ack = next((t for t in sorted(accepted_at) if t >= fault_start), None)
+    if first_ack is None:
+        return None
+    back = next((t for t, value in lag if t >= first_ack and value <= steady), None)
+    return None if back is None else back - fault_start
 
 
 async def _missing_matters(stats_urls: Sequence[str], matter_ids: Sequence[str]) -> int:
@@ -158,7 +174,10 @@ async def run_phase(rig: ChaosRig, fault: Fault, *, rate: float, lead: float, ta
     window: list[float] = []
     notes: list[str] = []
 
+    submitting = asyncio.Event()
+
     async def inject() -> None:
+        await submitting.wait()
         await asyncio.sleep(lead)
         window.append(time.monotonic())
         try:
@@ -170,11 +189,15 @@ async def run_phase(rig: ChaosRig, fault: Fault, *, rate: float, lead: float, ta
     started = time.monotonic()
     injecting = asyncio.create_task(inject())
     try:
-        result: ReplayResult = await replay(scenario, rig.settings, options)
+        result: ReplayResult = await replay(scenario, rig.settings, options, submitting=submitting)
     finally:
+        if not window:  # the replay ended (or failed) before the fault began: it will not begin now
+            injecting.cancel()
         await asyncio.gather(injecting, return_exceptions=True)
         watcher.stop()
         await watching
+    if len(window) != 2:
+        raise RuntimeError(f"{fault.label}: the phase ended before its fault was injected")
     injecting.result()  # a fault that could not be injected fails the run, with its reason
     fault_start, fault_end = window
     submitted = result.submitted
@@ -182,8 +205,9 @@ async def run_phase(rig: ChaosRig, fault: Fault, *, rate: float, lead: float, ta
     acknowledged = submitted.accepted
     reported, closed = int(result.observed.get("reported", 0)), int(result.observed.get("closed", 0))
     missing = await _missing_matters(stats_urls, list(submitted.matter_ids.values()))
-    acknowledged_by_end = sum(1 for at in submitted.accepted_at if at <= fault_end)
-    recovered = watcher.recovered_at(acknowledged_by_end, fault_end)
+    recovered = recovered_after(
+        watcher.lag(submitted.accepted_at), submitted.accepted_at, fault_start, floor=max(1, math.ceil(phase_rate))
+    )
     row = FaultRow(
         fault=fault.label,
         note=notes[0] if notes else "",
@@ -191,7 +215,7 @@ async def run_phase(rig: ChaosRig, fault: Fault, *, rate: float, lead: float, ta
         acknowledged=acknowledged,
         lost=max(missing, acknowledged - reported, 0),
         duplicated=max(reported - acknowledged, closed - acknowledged, 0),
-        recovered_s=None if recovered is None else max(0.0, recovered - fault_start),
+        recovered_s=recovered,
         max_latency_s=submitted.max_attempt_seconds,
         answers_503=submitted.statuses.get(503, 0),
         server_errors=submitted.server_errors,

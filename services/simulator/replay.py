@@ -63,7 +63,11 @@ class ReplayResult:
         )
 
 
-async def replay(scenario: Scenario, settings: GwSettings, options: ReplayOptions) -> ReplayResult:
+async def replay(
+    scenario: Scenario, settings: GwSettings, options: ReplayOptions, *, submitting: asyncio.Event | None = None
+) -> ReplayResult:
+    """Run one replay; ``submitting`` is set the moment the first report goes out (after the quiet
+    wait and the baseline read), for whoever times something against the load (``make chaos``)."""
     registry = load_registry(scenario.registry_path())
     plan = plan_scenario(scenario, registry, seed=options.seed, run_id=options.run_id)
     if options.limit is not None:
@@ -82,6 +86,8 @@ async def replay(scenario: Scenario, settings: GwSettings, options: ReplayOption
             await wait_until_pipeline_quiet(settings)
         baseline = await read_figures(options.stats_url, towns, registry)
         started = time.monotonic()
+        if submitting is not None:
+            submitting.set()
         await _submit_all(submitter, plan, options)
         submitted = time.monotonic() - started
         drain_started = time.monotonic()
