@@ -22,9 +22,9 @@ pytestmark = pytest.mark.e2e
 def test_short_chaos_on_the_cluster_loses_nothing_and_counts_nothing_twice(tmp_path: Path) -> None:
     out = tmp_path / "chaos.json"
     faults = [arg for key in SHORT for arg in ("--fault", key)]
+    timing = ["--rate", "4", "--lead", "3", "--tail", "5", "--out", str(out)]
     done = subprocess.run(
-        [sys.executable, "-m", "services.cli", "chaos", *faults, "--rate", "4", "--lead", "3", "--tail", "5"]
-        + ["--out", str(out)],
+        [sys.executable, "-m", "services.cli", "chaos", *faults, *timing],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
@@ -34,7 +34,10 @@ def test_short_chaos_on_the_cluster_loses_nothing_and_counts_nothing_twice(tmp_p
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:]
     figures = json.loads(out.read_text())
     rows = figures["rows"]
-    assert [row["fault"] for row in rows] == ["SIGKILL dispatch replica 1", "kill the node leading the department queues"]
+    assert [row["fault"] for row in rows] == [
+        "SIGKILL dispatch replica 1",
+        "kill the node leading the department queues",
+    ]
     assert figures["broker_nodes"] == 3 and figures["replicas"] == {"dispatch": 2, "stats": 2}
     for row in rows:
         assert row["acknowledged"] == row["attempted"] > 0, row
