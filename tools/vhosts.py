@@ -42,3 +42,20 @@ DELETE_TIMEOUT = 180.0
 def delete_vhost(settings: GwSettings, vhost: str) -> None:
     with management_client(settings) as client:
         client.delete(f"/api/vhosts/{quote(vhost, safe='')}", timeout=DELETE_TIMEOUT)
+
+
+def create_user(settings: GwSettings, vhost: str, user: str, password: str, permissions: dict[str, str]) -> str:
+    """Create ``user`` with ``permissions`` (configure/write/read regexes) on ``vhost``; its AMQP URL."""
+    with management_client(settings) as client:
+        client.put(f"/api/users/{quote(user, safe='')}", json={"password": password, "tags": ""}).raise_for_status()
+        client.put(
+            f"/api/permissions/{quote(vhost, safe='')}/{quote(user, safe='')}", json=permissions
+        ).raise_for_status()
+    a = urlsplit(settings.amqp_url)
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{a.hostname}:{a.port or 5672}"
+    return urlunsplit((a.scheme, netloc, "/" + quote(vhost, safe=""), "", ""))
+
+
+def delete_user(settings: GwSettings, user: str) -> None:
+    with management_client(settings) as client:
+        client.delete(f"/api/users/{quote(user, safe='')}")

@@ -1,5 +1,6 @@
 """``make chaos``: the county scenario on the local three-node RabbitMQ cluster, with two replicas
-of dispatch and of stats, one fault per phase, and a table in the style of rabbitmq/jepsen.
+of dispatch and of stats (each service connected as its own least-privilege broker user), one
+fault per phase, and a table in the style of rabbitmq/jepsen.
 
 Each phase offers ``rate`` reports per second (five times that for the burst) for
 ``lead + fault duration + tail`` seconds; the fault starts ``lead`` seconds in (see
@@ -315,11 +316,12 @@ def run_chaos(
         "GW_AMQP_MANAGEMENT_URL": cluster.amqp_management_url,
     }
     began = datetime.now(UTC)
-    with ServiceSandbox(cluster, label="chaos", extra_env=env, replicas=dict(REPLICAS)) as sandbox:
+    sandbox = ServiceSandbox(cluster, label="chaos", extra_env=env, replicas=dict(REPLICAS), least_privilege=True)
+    with sandbox:
         rows = asyncio.run(_run_all(ChaosRig(base, sandbox), chosen, rate, lead, tail))
     title = (
         f"make chaos {began:%Y-%m-%d %H:%M} UTC — county scenario at {rate:g} reports/s on a 3-node RabbitMQ "
-        f"cluster, 2 replicas of dispatch and stats"
+        f"cluster, 2 replicas of dispatch and stats, each service as its own least-privilege broker user"
     )
     console.print(chaos_table(rows, title))
     target = out or base.state_dir / "chaos" / "last.json"
@@ -330,6 +332,7 @@ def run_chaos(
         "rate": rate,
         "replicas": REPLICAS,
         "broker_nodes": 3,
+        "service_users": "least privilege (shared.topology.service_permissions)",
         "recovery_goal_s": RECOVERY_GOAL,
         "rows": [asdict(row) | {"ok": row.ok} for row in rows],
     }

@@ -7,6 +7,7 @@ database.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -15,8 +16,9 @@ from pymongo import MongoClient
 
 from services.simulator.processes import ManagedProcess, service_argv
 from services.simulator.replay import ReplayOptions
+from shared import topology
 from shared.settings import GwSettings
-from tools.vhosts import create_vhost, delete_vhost
+from tools.vhosts import create_user, create_vhost, delete_user, delete_vhost
 
 DEFAULT_PORTS = {"stats": 18030, "dispatch": 18020, "intake": 18010, "console": 18040}
 
@@ -30,6 +32,10 @@ class ServiceSandbox:
     services: tuple[str, ...] = ("stats", "dispatch", "intake")
     replicas: dict[str, int] = field(default_factory=dict)
     """Processes per service (default 1); replica i > 0 listens on the service's port + 100 * i."""
+    least_privilege: bool = False
+    """Each service connects as its own broker user with ``topology.service_permissions`` (as in
+    production) instead of the vhost's admin."""
+    users: list[str] = field(default_factory=list)
     vhost: str = ""
     db: str = ""
     processes: list[ManagedProcess] = field(default_factory=list)
@@ -67,6 +73,7 @@ class ServiceSandbox:
         }
         logs = self.base.state_dir / "logs" / self.label
         try:
+            service_env = {name: self._service_env(name, suffix) for name in self.services}
             for name in self.services:
                 for replica in range(self.replicas.get(name, 1)):
                     port = self.ports[name] + 100 * replica
@@ -75,7 +82,7 @@ class ServiceSandbox:
                         label,
                         service_argv(name, port),
                         logs / f"{label}.log",
-                        env=env,
+                        env={**env, **service_env[name]},
                         health_url=f"http://127.0.0.1:{port}/healthz",
                     )
                     proc.start()
@@ -86,11 +93,21 @@ class ServiceSandbox:
             raise
         return self
 
+    def _service_env(self, service: str, suffix: str) -> dict[str, str]:
+        if not self.least_privilege or service not in topology.QUEUE_OWNERS:
+            return {}
+        user = f"{topology.service_user(service)}-{self.label}-{suffix}"
+        self.users.append(user)
+        url = create_user(self.base, self.vhost, user, secrets.token_urlsafe(18), topology.service_permissions(service))
+        return {"GW_AMQP_URL": url}
+
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         for proc in reversed(self.processes):
             proc.stop(grace=30)
+        for user in self.users:
+            delete_user(self.base, user)
         delete_vhost(self.base, self.vhost)
         client: MongoClient[dict[str, object]]
         with MongoClient(self.base.mongo_url, serverSelectionTimeoutMS=5000) as client:
