@@ -32,7 +32,7 @@ class GwSettings(BaseSettings):
         "vhost as GW_AMQP_URL): each (re)connect attempt goes to the next node of the list",
     )
     amqp_heartbeat: int = Field(
-        10,
+        5,
         ge=0,
         le=600,
         description="AMQP heartbeat in seconds: a node that stops answering is left after about three of them",

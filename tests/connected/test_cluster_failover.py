@@ -11,13 +11,15 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
+from urllib.parse import quote
 
+import httpx
 import pytest
 from faststream.rabbit import RabbitBroker
 
 from shared import topology
 from shared.broker import make_broker, publish_confirmed
-from shared.management import vhost_of
+from shared.management import connection_options, vhost_of
 from shared.settings import GwSettings
 from tools.stack.cluster import cluster_settings, cluster_up, kill_node, queue_leaders, restart_node
 from tools.stack.model import cluster_nodes
@@ -65,9 +67,15 @@ async def test_quorum_queues_have_a_member_on_every_node(cluster_vhost: GwSettin
         await topology.declare_topology(broker, topology.Topology(topology.EXCHANGES, specs, ()))
     finally:
         await broker.stop()
-    leaders = queue_leaders(cluster_vhost, vhost_of(cluster_vhost.amqp_url), prefix="test.spread.")
-    assert sum(leaders.values()) == 6
-    assert len(leaders) >= 2, f"leaders not spread over the nodes: {dict(leaders)}"
+    vhost = vhost_of(cluster_vhost.amqp_url)
+    every_node = {n.nodename for n in cluster_nodes()}
+    async with httpx.AsyncClient(**connection_options(cluster_vhost)) as client:
+        for spec in specs:
+            answer = await client.get(f"/api/queues/{quote(vhost, safe='')}/{spec.name}")
+            queue = answer.raise_for_status().json()
+            assert queue["type"] == "quorum"
+            assert set(queue["members"]) == every_node, spec.name
+    assert sum(queue_leaders(cluster_vhost, vhost, prefix="test.spread.").values()) == len(specs)
 
 
 async def test_client_fails_over_when_its_node_is_killed_and_nothing_confirmed_is_lost(

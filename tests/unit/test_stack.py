@@ -648,8 +648,18 @@ def test_cluster_is_selected_only_when_asked() -> None:
 
 
 def test_cluster_nodes_start_one_after_the_other_beside_the_rest() -> None:
-    groups = start_groups(select_components(["mongo", "cluster", "prometheus"]))
-    assert groups == [["mongo"], ["prometheus"], ["rabbitmq-1", "rabbitmq-2", "rabbitmq-3"]]
+    names = select_components(["mongo", "cluster", "prometheus"])
+    assert start_groups(names) == [["mongo"], ["prometheus"], ["rabbitmq-1", "rabbitmq-2", "rabbitmq-3"]]
+    # Once formed, a restarted node waits for the peers it last saw: all of them start together.
+    assert start_groups(names, cluster_formed=True) == [[name] for name in names]
+
+
+def test_cluster_counts_as_formed_once_a_node_has_its_database(tmp_path: Path) -> None:
+    paths = StackPaths(tmp_path / "state", tmp_path)
+    assert not core.cluster_formed(paths)
+    node = cluster_nodes()[2]
+    (paths.rabbit_home(node) / "mnesia" / node.nodename).mkdir(parents=True)
+    assert core.cluster_formed(paths)
 
 
 def test_cluster_nodes_have_their_own_names_ports_and_homes() -> None:
@@ -675,6 +685,7 @@ def test_cluster_conf_discovers_its_peers_and_balances_quorum_leaders() -> None:
         assert f"cluster_formation.classic_config.nodes.{i} = {peer}\n" in conf
     assert "queue_leader_locator = balanced\n" in conf
     assert "cluster_partition_handling = pause_minority\n" in conf
+    assert "net_ticktime = 10\n" in conf
     assert "cluster_formation" not in render_rabbitmq_conf(5672)
 
 

@@ -21,6 +21,7 @@ from tools.stack.model import (
     StackPaths,
     StackUpError,
     UpResult,
+    cluster_nodes,
     decide_action,
     pidfile_matches,
     select_components,
@@ -156,12 +157,20 @@ def bring_up(comp: Component) -> UpResult:
     return _start(comp)
 
 
-def start_groups(names: Iterable[str]) -> list[list[str]]:
-    """Components that start side by side, each group in order: the cluster's nodes one after the
-    other (node 1 forms the cluster, the next ones join it), everything else in parallel."""
+def start_groups(names: Iterable[str], *, cluster_formed: bool = False) -> list[list[str]]:
+    """Components that start side by side, each group in order. A new cluster's nodes start one
+    after the other (node 1 forms the cluster, the next ones join it); once formed, side by side,
+    because a restarted node waits for the peers it last saw. Everything else in parallel."""
     chosen = list(names)
     cluster = [name for name in chosen if name in CLUSTER]
+    if cluster_formed:
+        return [[name] for name in chosen]
     return [[name] for name in chosen if name not in CLUSTER] + ([cluster] if cluster else [])
+
+
+def cluster_formed(paths: StackPaths) -> bool:
+    """True once the local cluster has been formed (a node has its Mnesia database)."""
+    return any((paths.rabbit_home(node) / "mnesia" / node.nodename).is_dir() for node in cluster_nodes())
 
 
 def stack_up(
@@ -196,7 +205,9 @@ def stack_up(
         for name in group:
             run(comps[name])
 
-    groups = start_groups(names)
+    groups = start_groups(names, cluster_formed=cluster_formed(ctx.paths))
+    if any(name in CLUSTER for name in names):  # the nodes' shared dependency, once, before they race for it
+        run(comps[EPMD])
     pool = ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="stack-up")
     try:
         for future in [pool.submit(run_in_order, group) for group in groups]:
