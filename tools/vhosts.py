@@ -6,6 +6,8 @@ and credentials come from ``shared.management.connection_options``.
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -37,6 +39,34 @@ def create_vhost(settings: GwSettings, vhost: str) -> str:
 
 DELETE_TIMEOUT = 180.0
 """Deleting a vhost deletes its queues: on a cluster, hundreds of quorum queues take a while."""
+
+
+async def declare_registry_topology(settings: GwSettings) -> int:
+    """The operator's step: declare the whole topology of ``settings.registry_path`` (every queue of
+    every service and department) on the broker of ``settings.amqp_url``; returns the queue count.
+
+    Services re-declare only the queues they own at start; the rest must exist before anyone
+    publishes to it (in production: RabbitMQ definitions, the topology operator or
+    ``gridwhistle topology declare``; locally: ``gridwhistle run``, the sandboxes, the tests)."""
+    from shared.broker import make_broker
+    from shared.registry import load_registry
+    from shared.topology import declare_topology, topology_for
+
+    whole = topology_for(load_registry(settings.registry_path))
+    broker = make_broker(settings, service="admin")
+    await broker.connect()
+    try:
+        await declare_topology(broker, whole)
+    finally:
+        await broker.stop()
+    return len(whole.all_queues())
+
+
+def declare_registry_topology_blocking(settings: GwSettings) -> int:
+    """:func:`declare_registry_topology` from synchronous set-up code (in a thread of its own, so it
+    works whether or not the caller runs an event loop)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, declare_registry_topology(settings)).result()
 
 
 def delete_vhost(settings: GwSettings, vhost: str) -> None:

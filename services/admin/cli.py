@@ -13,7 +13,6 @@ from rich.console import Console
 from rich.table import Table
 
 from shared import topology
-from shared.broker import make_broker
 from shared.management import ManagementApi
 from shared.registry import load_registry
 from shared.settings import GwSettings
@@ -82,20 +81,12 @@ def topology_show(
 
 @topology_app.command("declare")
 def topology_declare() -> None:
-    """Declare the topology on the broker in GW_AMQP_URL (idempotent)."""
-    settings = GwSettings()
-    topo = _topology(settings)
+    """Declare the whole topology on the broker in GW_AMQP_URL (idempotent): the operator's step before
+    the services start (each declares only the queues it owns)."""
+    from tools.vhosts import declare_registry_topology
 
-    async def declare() -> None:
-        broker = make_broker(settings, service="admin")
-        await broker.connect()
-        try:
-            await topology.declare_topology(broker, topo)
-        finally:
-            await broker.stop()
-
-    asyncio.run(declare())
-    console.print(f"declared {len(topo.exchanges)} exchanges and {len(topo.all_queues())} queues")
+    queues = asyncio.run(declare_registry_topology(GwSettings()))
+    console.print(f"declared {len(topology.EXCHANGES)} exchanges and {queues} queues")
 
 
 @dlq_app.command("list")

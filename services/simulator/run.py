@@ -179,6 +179,10 @@ class LocalRun:
         )
 
     def start_services(self) -> None:
+        from tools.vhosts import declare_registry_topology_blocking
+
+        queues = declare_registry_topology_blocking(self.settings)  # the operator's step
+        console.print(f"[bold]2/3[/] topology: {queues} queues declared")
         console.print("[bold]2/3[/] services: " + ", ".join(f"{n} :{p}" for n, p in self.ports.items()))
         env = {**self.env, "GW_CONSOLE_STATS_URL": _local_url(self.ports["stats"])}
         self.services = _service_processes(self.ports, self.logs, env)

@@ -18,7 +18,13 @@ from services.simulator.processes import ManagedProcess, service_argv
 from services.simulator.replay import ReplayOptions
 from shared import topology
 from shared.settings import GwSettings
-from tools.vhosts import create_user, create_vhost, delete_user, delete_vhost
+from tools.vhosts import (
+    create_user,
+    create_vhost,
+    declare_registry_topology_blocking,
+    delete_user,
+    delete_vhost,
+)
 
 DEFAULT_PORTS = {"stats": 18030, "dispatch": 18020, "intake": 18010, "console": 18040}
 
@@ -73,6 +79,9 @@ class ServiceSandbox:
         }
         logs = self.base.state_dir / "logs" / self.label
         try:
+            registry = self.extra_env.get("GW_REGISTRY_PATH")
+            operator = self.settings.model_copy(update={"registry_path": registry}) if registry else self.settings
+            declare_registry_topology_blocking(operator)  # the operator's step, before any service
             service_env = {name: self._service_env(name, suffix) for name in self.services}
             for name in self.services:
                 for replica in range(self.replicas.get(name, 1)):

@@ -22,6 +22,7 @@ from shared.broker import make_broker, publish_confirmed
 from shared.settings import GwSettings
 from tests import factories
 from tests.factories import GRID, TOWN
+from tools.vhosts import declare_registry_topology
 
 if TYPE_CHECKING:
     from shared.contracts import MatterReported
@@ -41,6 +42,7 @@ async def running_dispatch(
     kwargs: dict[str, Any] = {"sweeper": sweeper}
     if clock is not None:
         kwargs["clock"] = clock
+    await declare_registry_topology(settings)  # the operator's step: every queue exists before dispatch publishes
     app = create_app(dispatch_settings(settings), **kwargs)
     async with app.router.lifespan_context(app):
         yield app.state.deps

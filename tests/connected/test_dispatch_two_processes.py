@@ -23,6 +23,7 @@ from shared.contracts import MatterReported
 from shared.read_models import CASES
 from shared.settings import PROJECT_ROOT, GwSettings
 from tests.connected.dispatch_harness import client_broker, command, reported
+from tools.vhosts import declare_registry_topology
 
 pytestmark = pytest.mark.connected
 
@@ -159,6 +160,7 @@ async def test_two_dispatch_processes_end_all_matters_in_the_modelled_states(
     commands += [c for c in commands if rng.random() < 0.1]
     rng.shuffle(commands)
 
+    await declare_registry_topology(settings)  # the operator's step, as in production
     ports = [free_port(), free_port()]
     logs = [tmp_path / f"dispatch-{p}.log" for p in ports]
     procs = [start_dispatch(settings, port, log) for port, log in zip(ports, logs, strict=True)]
