@@ -22,6 +22,7 @@ from services.intake.tokens import issue_token
 from shared import topology
 from shared.registry import Registry
 from tests.factories import changjia_registry
+from tools.vhosts import declare_registry_topology
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -83,6 +84,7 @@ class Intake:
 @asynccontextmanager
 async def running_intake(settings: IntakeSettings) -> AsyncIterator[Intake]:
     """The real app (lifespan: broker, topology, store) behind an in-process HTTP client."""
+    await declare_registry_topology(settings)  # the operator's step: every queue exists first
     app = create_app(settings, registry=changjia())
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -31,6 +31,7 @@ from shared.domain import Category, Channel, Priority, Severity, Tier
 from shared.registry import Registry
 from shared.settings import GwSettings
 from tests.factories import changjia_registry
+from tools.vhosts import declare_registry_topology
 
 REGISTRY: Registry = changjia_registry()
 DEADLINE = 20.0
@@ -39,6 +40,7 @@ DEADLINE = 20.0
 @asynccontextmanager
 async def running_stats(settings: GwSettings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     stats_settings = StatsSettings(**{**settings.model_dump(), "stats_refresh_seconds": 0.3})
+    await declare_registry_topology(settings)  # the operator's step: every queue exists first
     app = create_app(stats_settings, registry=REGISTRY)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
