@@ -10,9 +10,17 @@ passwords are set at deploy time (compose: the ``rabbitmq-init`` service; k8s: S
 committed. Written for the registry in ``GW_REGISTRY_PATH`` (default: Changjia); regenerate with
 the county directory for a county deployment.
 
-The k8s definitions carry no department user: there the messaging-topology operator owns one
-``User``/``Permission`` per department (``tools/k8s_broker_users.py``), and a user in the
-definitions would be re-imported without a password at every broker boot.
+Users: one per service (``shared.topology.service_user``: ``gw-intake``, ``gw-dispatch``,
+``gw-stats``) with exactly ``shared.topology.service_permissions``, the user each service's
+``GW_AMQP_URL`` names; ``OPERATOR_USER`` (``gridwhistle``, tag ``administrator``) for the operator
+alone (``GW_AMQP_MANAGEMENT_URL``, ``gridwhistle topology declare``, ``dlq``, ``users provision``):
+no service connects as it; ``monitoring`` (no permission on any resource); compose also the bot's
+department user.
+
+The k8s definitions carry neither service nor department users: there the messaging-topology
+operator owns one ``User``/``Permission`` per service and per department
+(``tools/k8s_broker_users.py``), and a user in the definitions would be re-imported without a
+password at every broker boot.
 """
 
 from __future__ import annotations
@@ -25,22 +33,35 @@ from typing import Any
 
 from shared.registry import load_registry
 from shared.settings import GwSettings
-from shared.topology import DELIVERY_LIMIT, Topology, department_permissions, department_user, topology_for
+from shared.topology import (
+    DELIVERY_LIMIT,
+    QUEUE_OWNERS,
+    Topology,
+    department_permissions,
+    department_user,
+    service_permissions,
+    service_user,
+    topology_for,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_TARGET = ROOT / "deploy" / "compose" / "rabbitmq" / "definitions.json"
 K8S_TARGET = ROOT / "deploy" / "k8s" / "base" / "rabbitmq" / "definitions.json"
 TARGETS = {COMPOSE_TARGET: True, K8S_TARGET: False}
-"""Each target, and whether its definitions carry the bot's department user."""
+"""Each target, and whether its definitions carry the client users (the services' and the bot's
+department user); on k8s the messaging-topology operator owns those."""
 VHOST = "/"
 BOT_DEPARTMENT = "changjia.comprehensive_governance"
 """The department the compose/k8s department bot works for: the one department user defined here
 (compose only). Real departments get theirs with ``gridwhistle users provision --department <id>``
 (same permissions); on k8s every department has a ``User`` (``tools/k8s_broker_users.py``)."""
-USERS = (("gridwhistle", ""), (department_user(BOT_DEPARTMENT), ""), ("monitoring", "monitoring"))
+OPERATOR_USER = "gridwhistle"
+"""The operator's (administrator) user: the management API and the topology. No service connects as it."""
+SERVICES = tuple(QUEUE_OWNERS)
+"""The services with a broker user of their own: intake, dispatch, stats."""
 
 
-def definitions(topology: Topology, department_users: bool = True) -> dict[str, Any]:
+def definitions(topology: Topology, client_users: bool = True) -> dict[str, Any]:
     queues = []
     bindings = []
     for spec in topology.all_queues():
@@ -71,22 +92,21 @@ def definitions(topology: Topology, department_users: bool = True) -> dict[str, 
         }
         for e in topology.exchanges
     ]
-    users = list(USERS)
-    permissions = [
-        {
-            "user": "gridwhistle",
-            "vhost": VHOST,
-            "configure": "^(gw|intake|dispatch|stats|dept|grid|supervision)\\.",
-            "write": ".*",
-            "read": ".*",
-        },
-        # a department reads its own queue only, and sends commands (configures nothing)
-        {"user": department_user(BOT_DEPARTMENT), "vhost": VHOST, **department_permissions(BOT_DEPARTMENT)},
-        {"user": "monitoring", "vhost": VHOST, "configure": "^$", "write": "^$", "read": "^$"},
+    # (name, tags, permissions on VHOST)
+    users: list[tuple[str, list[str], dict[str, str]]] = [
+        # the operator's, never a service's: it configures the gw topology and reads/writes anything
+        (
+            OPERATOR_USER,
+            ["administrator"],
+            {"configure": "^(gw|intake|dispatch|stats|dept|grid|supervision)\\.", "write": ".*", "read": ".*"},
+        ),
+        ("monitoring", ["monitoring"], {"configure": "^$", "write": "^$", "read": "^$"}),
     ]
-    if not department_users:
-        users = [u for u in users if u[0] != department_user(BOT_DEPARTMENT)]
-        permissions = [p for p in permissions if p["user"] != department_user(BOT_DEPARTMENT)]
+    if client_users:
+        # each service: its own queues and the exchanges it publishes to, nothing else
+        users += [(service_user(s), [], service_permissions(s)) for s in SERVICES]
+        # a department reads its own queue only, and sends commands (configures nothing)
+        users.append((department_user(BOT_DEPARTMENT), [], department_permissions(BOT_DEPARTMENT)))
     return {
         "rabbit_version": "3.10.8",
         "vhosts": [{"name": VHOST}],
@@ -95,11 +115,11 @@ def definitions(topology: Topology, department_users: bool = True) -> dict[str, 
                 "name": name,
                 "password_hash": "",
                 "hashing_algorithm": "rabbit_password_hashing_sha256",
-                "tags": [tags] if tags else [],
+                "tags": tags,
             }
-            for name, tags in users
+            for name, tags, _ in users
         ],
-        "permissions": permissions,
+        "permissions": [{"user": name, "vhost": VHOST, **permissions} for name, _, permissions in users],
         "exchanges": exchanges,
         "queues": queues,
         "bindings": bindings,
@@ -126,9 +146,9 @@ def definitions(topology: Topology, department_users: bool = True) -> dict[str, 
     }
 
 
-def render(department_users: bool = True) -> str:
+def render(client_users: bool = True) -> str:
     topology = topology_for(load_registry(GwSettings().registry_path))
-    return json.dumps(definitions(topology, department_users), indent=2) + "\n"
+    return json.dumps(definitions(topology, client_users), indent=2) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="fail if a checked-in file differs")
     args = parser.parse_args(argv)
     stale = []
-    for path, department_users in TARGETS.items():
-        text = render(department_users)
+    for path, client_users in TARGETS.items():
+        text = render(client_users)
         if args.check:
             if not path.exists() or path.read_text(encoding="utf-8") != text:
                 stale.append(str(path.relative_to(ROOT)))

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import jsonschema
 import pytest
@@ -20,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_DIR = ROOT / "deploy" / "compose"
 COMPOSE_FILE = COMPOSE_DIR / "compose.yml"
 GRACEFUL_TIMEOUT_S = 20
+SERVICES = ("intake", "dispatch", "stats")
 
 _VAR = re.compile(r"\$(?:\$|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\})")
 
@@ -82,11 +85,12 @@ def test_schema_validation_catches_a_broken_compose_file(compose: dict[str, Any]
     assert len(errors) >= 2
 
 
-def test_a_missing_required_secret_fails_interpolation() -> None:
+@pytest.mark.parametrize("variable", ["GW_RABBITMQ_PASSWORD", *(f"GW_RABBITMQ_{s.upper()}_PASSWORD" for s in SERVICES)])
+def test_a_missing_required_secret_fails_interpolation(variable: str) -> None:
     raw = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
     env = read_env(COMPOSE_DIR / ".env.example")
-    del env["GW_RABBITMQ_PASSWORD"]
-    with pytest.raises(AssertionError, match="GW_RABBITMQ_PASSWORD"):
+    del env[variable]
+    with pytest.raises(AssertionError, match=variable):
         interpolate(raw, env)
 
 
@@ -131,3 +135,96 @@ def test_rabbitmq_definitions_are_generated_from_shared_topology() -> None:
     from tools import rabbitmq_definitions
 
     assert rabbitmq_definitions.main(["--check"]) == 0, "run: .venv/bin/python -m tools.rabbitmq_definitions"
+
+
+def unique_broker_passwords() -> dict[str, str]:
+    """.env.example with every broker password replaced by a token found nowhere else, so that finding
+    one in a container's environment means that container was given it."""
+    env = read_env(COMPOSE_DIR / ".env.example")
+    return {
+        k: f"pw{i}x{k.lower()}" if k.startswith("GW_RABBITMQ_") and k.endswith("PASSWORD") else v
+        for i, (k, v) in enumerate(env.items())
+    }
+
+
+@pytest.fixture(scope="module")
+def compose_with_unique_passwords() -> dict[str, Any]:
+    raw = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    return dict(interpolate(raw, unique_broker_passwords()))
+
+
+def definitions_of_compose() -> dict[str, Any]:
+    definitions: dict[str, Any] = json.loads((COMPOSE_DIR / "rabbitmq" / "definitions.json").read_text("utf-8"))
+    return definitions
+
+
+def passwords_set_by_init(compose: dict[str, Any]) -> dict[str, str]:
+    """user -> the password rabbitmq-init gives it (its `change_password` lines, the variables resolved
+    from the init container's own environment as the shell would)."""
+    init = compose["services"]["rabbitmq-init"]
+    (script,) = init["command"]
+    passwords = {}
+    for step in script.split("&&"):
+        words = shlex.split(step)
+        assert words[:3] == ["rabbitmqctl", "-n", "rabbit@rabbitmq"] and words[3] == "change_password", step
+        user, value = words[4], words[5]
+        assert value.startswith("$"), f"{user}: the password must come from the environment, not the script"
+        passwords[user] = init["environment"][value.removeprefix("$")]
+    return passwords
+
+
+def test_each_service_connects_as_its_own_broker_user_with_its_own_password(
+    compose_with_unique_passwords: dict[str, Any],
+) -> None:
+    from shared.topology import service_user
+    from tools.rabbitmq_definitions import OPERATOR_USER
+
+    compose = compose_with_unique_passwords
+    env_file = unique_broker_passwords()
+    init_passwords = passwords_set_by_init(compose)
+    seen = set()
+    for name in SERVICES:
+        environment = compose["services"][name]["environment"]
+        url = urlsplit(environment["GW_AMQP_URL"])
+        assert (url.scheme, url.hostname, url.port) == ("amqp", "rabbitmq", 5672)
+        user, password = unquote(url.username or ""), unquote(url.password or "")
+        assert user == service_user(name) != OPERATOR_USER
+        assert password == env_file[f"GW_RABBITMQ_{name.upper()}_PASSWORD"] == init_passwords[user]
+        seen.add(password)
+        # no management URL either: the operator's user is the only one that could use it
+        assert "GW_AMQP_MANAGEMENT_URL" not in environment
+    assert len(seen) == len(SERVICES)
+    example = read_env(COMPOSE_DIR / ".env.example")
+    examples = [example[f"GW_RABBITMQ_{n.upper()}_PASSWORD"] for n in SERVICES] + [example["GW_RABBITMQ_PASSWORD"]]
+    assert len(set(examples)) == len(examples), "the example gives every user a password of its own"
+
+
+def test_no_container_but_the_password_step_holds_the_operator_credentials(
+    compose_with_unique_passwords: dict[str, Any],
+) -> None:
+    from tools.rabbitmq_definitions import OPERATOR_USER
+
+    operator_password = unique_broker_passwords()["GW_RABBITMQ_PASSWORD"]
+    assert operator_password in json.dumps(compose_with_unique_passwords["services"]["rabbitmq-init"])
+    for name, service in compose_with_unique_passwords["services"].items():
+        if name != "rabbitmq-init":
+            text = json.dumps(service.get("environment", {}))
+            assert operator_password not in text and f"//{OPERATOR_USER}:" not in text, name
+
+
+def test_compose_definitions_give_each_service_user_exactly_its_permissions(compose: dict[str, Any]) -> None:
+    from shared.topology import QUEUE_OWNERS, service_permissions, service_user
+    from tools.rabbitmq_definitions import OPERATOR_USER
+
+    definitions = definitions_of_compose()
+    users = {u["name"]: u for u in definitions["users"]}
+    permissions = {p["user"]: p for p in definitions["permissions"]}
+    assert len(permissions) == len(definitions["permissions"]), "one permission entry per user"
+    assert set(QUEUE_OWNERS) == set(SERVICES)
+    for name in SERVICES:
+        user = service_user(name)
+        assert users[user]["tags"] == []  # no management API access
+        assert permissions[user] == {"user": user, "vhost": "/", **service_permissions(name)}
+    assert users[OPERATOR_USER]["tags"] == ["administrator"]
+    # every user the definitions create gets a password from rabbitmq-init, and nothing else does
+    assert set(passwords_set_by_init(compose)) == set(users)

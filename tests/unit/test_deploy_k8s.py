@@ -211,7 +211,7 @@ def test_services_have_probes_resources_secrets_and_a_long_enough_grace_period(
         assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
         assert container["resources"]["requests"] and container["resources"]["limits"]
         secret_refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"] if "valueFrom" in e}
-        assert secret_refs == {"gridwhistle-secrets"}
+        assert secret_refs == {"gridwhistle-secrets", f"gridwhistle-gw-{name}"}  # its own broker user's
     assert not by_kind(manifests, "Secret"), "secrets are referenced, never committed"
 
 
@@ -259,10 +259,18 @@ def test_every_dashboard_ships_as_a_configmap_for_the_grafana_sidecar(kustomize:
         assert maps["gridwhistle-grafana-datasource"]["metadata"]["labels"]["grafana_datasource"] == "1"
 
 
-def test_checked_in_department_users_equal_the_generator_output() -> None:
+def test_checked_in_service_and_department_users_equal_the_generator_output() -> None:
     from tools import k8s_broker_users
 
     assert k8s_broker_users.main(["--check"]) == 0, "run: .venv/bin/python -m tools.k8s_broker_users"
+
+
+def department_objects(manifests: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {
+        n: d
+        for n, d in by_kind(manifests, kind).items()
+        if d["metadata"]["labels"]["app.kubernetes.io/name"] == "department-user"
+    }
 
 
 @pytest.mark.parametrize("path", sorted(REGISTRIES))
@@ -272,7 +280,7 @@ def test_every_registry_department_has_a_broker_user_and_its_permissions(kustomi
     from tools.k8s_broker_users import credentials_secret
 
     rendered = render(kustomize, K8S / path)
-    users, permissions = by_kind(rendered, "User"), by_kind(rendered, "Permission")
+    users, permissions = department_objects(rendered, "User"), department_objects(rendered, "Permission")
     departments = [d.department_id for d in load_registry(REGISTRIES[path]).all_departments()]
     assert len(users) == len(permissions) == len(departments) == len(set(departments))
     cluster = {"name": next(iter(by_kind(rendered, "RabbitmqCluster")))}
@@ -348,3 +356,87 @@ def test_the_secrets_listing_names_every_secret_a_user_imports(
     assert {listed[u["spec"]["importCredentialsSecret"]["name"]] for u in users} == {
         u["metadata"]["annotations"]["gridwhistle.io/username"] for u in users
     }
+
+
+SERVICES = ("intake", "dispatch", "stats")
+
+
+def test_each_service_connects_as_its_own_broker_user_with_exactly_its_permissions(
+    manifests: list[dict[str, Any]],
+) -> None:
+    from shared.topology import QUEUE_OWNERS, service_permissions, service_user
+    from tools.k8s_broker_users import service_credentials_secret
+    from tools.rabbitmq_definitions import OPERATOR_USER
+
+    assert set(QUEUE_OWNERS) == set(SERVICES)
+    deployments = by_kind(manifests, "Deployment")
+    users, permissions = by_kind(manifests, "User"), by_kind(manifests, "Permission")
+    cluster = next(iter(by_kind(manifests, "RabbitmqCluster")))
+    imported = {u["spec"]["importCredentialsSecret"]["name"]: u for u in users.values()}
+    secrets = set()
+    for name in SERVICES:
+        container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e for e in container["env"]}
+        secret = service_credentials_secret(name)
+        secrets.add(secret)
+        # the URL is assembled from its own Secret's keys (dependent env vars, defined before it)
+        assert env["GW_AMQP_URL"]["value"] == f"amqp://$(AMQP_USERNAME):$(AMQP_PASSWORD)@{cluster}:5672/"
+        for var, key in (("AMQP_USERNAME", "username"), ("AMQP_PASSWORD", "password")):
+            assert env[var]["valueFrom"]["secretKeyRef"] == {"name": secret, "key": key}
+            assert list(env).index(var) < list(env).index("GW_AMQP_URL")
+        # nothing else of the broker: no management URL, no other AMQP key of the shared Secret
+        assert "GW_AMQP_MANAGEMENT_URL" not in env
+        shared_keys = {
+            e["valueFrom"]["secretKeyRef"]["key"] for e in env.values() if "secretKeyRef" in e.get("valueFrom", {})
+        }
+        assert not {k for k in shared_keys if "amqp" in k}, shared_keys
+        # that Secret is the one the service's User imports, and its Permission is service_permissions
+        user = imported[secret]
+        username = user["metadata"]["annotations"]["gridwhistle.io/username"]
+        assert username == service_user(name) != OPERATOR_USER
+        assert user["metadata"]["name"] == username
+        assert user["spec"]["rabbitmqClusterReference"] == {"name": cluster}
+        permission = permissions[user["metadata"]["name"]]["spec"]
+        assert permission["userReference"] == {"name": user["metadata"]["name"]}
+        assert (permission["vhost"], permission["rabbitmqClusterReference"]) == ("/", {"name": cluster})
+        assert permission["permissions"] == service_permissions(name)
+    assert len(secrets) == len(SERVICES)
+
+
+def test_the_secrets_listing_gives_each_service_its_own_username_and_never_the_operators(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from shared.topology import service_user
+    from tools import k8s_broker_users
+    from tools.rabbitmq_definitions import OPERATOR_USER
+
+    for deployment in ("base", "county"):
+        assert k8s_broker_users.main(["--secrets", deployment]) == 0
+        listed = dict(line.split(" ") for line in capsys.readouterr().out.splitlines())
+        for name in SERVICES:
+            assert listed[k8s_broker_users.service_credentials_secret(name)] == service_user(name)
+        assert OPERATOR_USER not in listed.values()
+
+
+def test_k8s_definitions_keep_only_the_operator_and_monitoring_users() -> None:
+    """Service users are the topology operator's (a definitions user is re-imported without a password
+    at every broker boot); the operator's user is an administrator that no manifest connects as."""
+    from tools.rabbitmq_definitions import K8S_TARGET, OPERATOR_USER
+
+    definitions = json.loads(K8S_TARGET.read_text(encoding="utf-8"))
+    assert {u["name"]: u["tags"] for u in definitions["users"]} == {
+        OPERATOR_USER: ["administrator"],
+        "monitoring": ["monitoring"],
+    }
+
+
+def test_no_manifest_connects_as_the_operator_user(manifests: list[dict[str, Any]]) -> None:
+    from tools.rabbitmq_definitions import OPERATOR_USER
+
+    for deployment in by_kind(manifests, "Deployment").values():
+        text = json.dumps(deployment)
+        assert f"//{OPERATOR_USER}:" not in text and "amqp-management-url" not in text
+    (auth,) = by_kind(manifests, "TriggerAuthentication").values()
+    assert [(r["name"], r["key"]) for r in auth["spec"]["secretTargetRef"]] == [
+        ("gridwhistle-secrets", "keda-amqp-url")
+    ]
