@@ -11,7 +11,7 @@ read from the read models, never from our own counters:
 - **lost**: acknowledged but missing from the read models (each HTTP report looked up by its
   matter id, and the town counters against the acknowledged count);
 - **duplicated**: counted more than once (reported or closed beyond what was acknowledged);
-- **recovered after**: from the fault's start until intake acknowledges reports again *and* the
+- **recovered after**: from the fault's start until intake answers 202 again *and* the
   read models have caught up: the reports acknowledged but not yet counted are no more than
   before the fault (the steady lag of the lead-in, at least one second of load);
 - **max client latency**: the slowest single attempt of any client, a 503 included;
@@ -132,12 +132,13 @@ class ReadModelWatcher:
 
 
 def recovered_after(
-    lag: Sequence[tuple[float, int]], accepted_at: Sequence[float], fault_start: float, floor: int
+    lag: Sequence[tuple[float, int]], answered_at: Sequence[float], fault_start: float, floor: int
 ) -> float | None:
-    """Seconds from ``fault_start`` until a report is acknowledged again and the lag is back to what it was
-    before the fault (at least ``floor``); None when that never happened within the phase."""
+    """Seconds from ``fault_start`` until intake answers 202 again (``answered_at``: HTTP acceptances;
+    AMQP reports are confirmed by the broker even while intake is away) and the lag is back to what
+    it was before the fault (at least ``floor``); None when that never happened within the phase."""
     steady = max([floor, *(value for t, value in lag if t < fault_start)])
-    first_ack = next((t for t in sorted(accepted_at) if t >= fault_start), None)
+    first_ack = next((t for t in sorted(answered_at) if t >= fault_start), None)
     if first_ack is None:
         return None
     back = next((t for t, value in lag if t >= first_ack and value <= steady), None)
@@ -207,7 +208,7 @@ async def run_phase(rig: ChaosRig, fault: Fault, *, rate: float, lead: float, ta
     reported, closed = int(result.observed.get("reported", 0)), int(result.observed.get("closed", 0))
     missing = await _missing_matters(stats_urls, list(submitted.matter_ids.values()))
     recovered = recovered_after(
-        watcher.lag(submitted.accepted_at), submitted.accepted_at, fault_start, floor=max(1, math.ceil(phase_rate))
+        watcher.lag(submitted.accepted_at), submitted.answered_at, fault_start, floor=max(1, math.ceil(phase_rate))
     )
     row = FaultRow(
         fault=fault.label,

@@ -47,6 +47,7 @@ class SubmitStats:
     sent_at: dict[str, float] = field(default_factory=dict)  # matter_id -> monotonic time the request went out
     answer_seconds: list[float] = field(default_factory=list)  # HTTP 202 latencies (accepted reports)
     accepted_at: list[float] = field(default_factory=list)  # monotonic time of each acceptance (every channel)
+    answered_at: list[float] = field(default_factory=list)  # monotonic time of each HTTP 202 (intake itself)
     statuses: Counter[int] = field(default_factory=Counter)  # HTTP status of every attempt
     max_attempt_seconds: float = 0.0  # the slowest single attempt, answered or not (what a client waited)
 
@@ -162,6 +163,7 @@ class Submitter:
             self.stats.matter_ids[m.report_id] = matter_id
             self.stats.sent_at[matter_id] = started
             self.stats.answer_seconds.append(time.monotonic() - started)
+            self.stats.answered_at.append(time.monotonic())
             if isinstance(body, dict) and body.get("duplicate"):
                 self.stats.duplicates += 1
             self.stats.accepted += 1
