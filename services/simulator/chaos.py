@@ -11,9 +11,10 @@ read from the read models, never from our own counters:
 - **lost**: acknowledged but missing from the read models (each HTTP report looked up by its
   matter id, and the town counters against the acknowledged count);
 - **duplicated**: counted more than once (reported or closed beyond what was acknowledged);
-- **recovered after**: from the fault's start until intake answers 202 again *and* the
-  read models have caught up: the reports acknowledged but not yet counted are no more than
-  before the fault (the steady lag of the lead-in, at least one second of load);
+- **recovered after**: from the fault's start until intake answers 202 again *and* the whole
+  pipeline has caught up: the matters acknowledged but not yet closed (through dispatch, the
+  department bots and stats) are no more than before the fault (the steady lag of the lead-in,
+  at least one second of load);
 - **max client latency**: the slowest single attempt of any client, a 503 included;
 - **5xx ≠ 503**: server errors other than the honest "retry later".
 
@@ -87,7 +88,9 @@ class FaultRow:
 
 
 class ReadModelWatcher:
-    """Polls the stats API (whichever replica answers) for the towns' reported count over time."""
+    """Polls the stats API (whichever replica answers) for the towns' closed count over time: a matter
+    is closed only after intake, dispatch, a department (the bots) and stats have all done their part,
+    so its lag behind the acknowledgements measures the whole pipeline."""
 
     def __init__(self, stats_urls: Sequence[str], towns: Sequence[str]) -> None:
         self.stats_urls = list(stats_urls)
@@ -95,14 +98,14 @@ class ReadModelWatcher:
         self.series: list[tuple[float, int]] = []
         self._stop = asyncio.Event()
 
-    async def reported(self, http: httpx.AsyncClient) -> int | None:
+    async def closed(self, http: httpx.AsyncClient) -> int | None:
         for url in self.stats_urls:
             try:
                 total = 0
                 for town in self.towns:
                     response = await http.get(f"{url}/v1/stats/towns/{town}")
                     response.raise_for_status()
-                    total += int(response.json().get("counts", {}).get("reported", 0))
+                    total += int(response.json().get("counts", {}).get("closed", 0))
                 return total
             except httpx.HTTPError:
                 continue
@@ -111,7 +114,7 @@ class ReadModelWatcher:
     async def run(self) -> None:
         async with httpx.AsyncClient(timeout=5.0) as http:
             while True:
-                value = await self.reported(http)
+                value = await self.closed(http)
                 if value is not None:
                     self.series.append((time.monotonic(), value))
                 if self._stop.is_set():
@@ -123,7 +126,7 @@ class ReadModelWatcher:
         self._stop.set()
 
     def lag(self, accepted_at: Sequence[float]) -> list[tuple[float, int]]:
-        """(time, acknowledged minus counted) at every reading: what is accepted but not yet in the read models."""
+        """(time, acknowledged minus closed) at every reading: what is accepted but not yet through."""
         if not self.series:
             return []
         start = self.series[0][1]

@@ -684,7 +684,7 @@ def test_cluster_conf_discovers_its_peers_and_balances_quorum_leaders() -> None:
     for i, peer in enumerate(node.peers, 1):
         assert f"cluster_formation.classic_config.nodes.{i} = {peer}\n" in conf
     assert "queue_leader_locator = balanced\n" in conf
-    assert "cluster_partition_handling = pause_minority\n" in conf
+    assert "cluster_partition_handling = autoheal\n" in conf
     assert "net_ticktime = 10\n" in conf
     assert "cluster_formation" not in render_rabbitmq_conf(5672)
 
