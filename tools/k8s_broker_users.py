@@ -82,6 +82,33 @@ def credentials_secret(department_id: str) -> str:
     return f"gridwhistle-{resource_name(department_id)}"
 
 
+def user_resources(
+    name: str, secret: str, permissions: dict[str, str], labels: dict[str, str], annotations: dict[str, str]
+) -> list[dict[str, Any]]:
+    """A ``User`` importing its credentials from ``secret`` and its ``Permission`` on the vhost."""
+    cluster = {"name": RABBITMQ_CLUSTER}
+    metadata = {"name": name, "labels": labels, "annotations": annotations}
+    return [
+        {
+            "apiVersion": "rabbitmq.com/v1beta1",
+            "kind": "User",
+            "metadata": metadata,
+            "spec": {"rabbitmqClusterReference": cluster, "importCredentialsSecret": {"name": secret}},
+        },
+        {
+            "apiVersion": "rabbitmq.com/v1beta1",
+            "kind": "Permission",
+            "metadata": dict(metadata),
+            "spec": {
+                "userReference": {"name": name},
+                "vhost": VHOST,
+                "permissions": permissions,
+                "rabbitmqClusterReference": cluster,
+            },
+        },
+    ]
+
+
 def resources(department_id: str) -> list[dict[str, Any]]:
     name = resource_name(department_id)
     labels = {"app.kubernetes.io/name": "department-user", "gridwhistle.io/department": name.removeprefix("dept-")}
@@ -89,29 +116,9 @@ def resources(department_id: str) -> list[dict[str, Any]]:
         "gridwhistle.io/department-id": department_id,
         "gridwhistle.io/username": department_user(department_id),  # what the Secret's username must be
     }
-    cluster = {"name": RABBITMQ_CLUSTER}
-    return [
-        {
-            "apiVersion": "rabbitmq.com/v1beta1",
-            "kind": "User",
-            "metadata": {"name": name, "labels": labels, "annotations": annotations},
-            "spec": {
-                "rabbitmqClusterReference": cluster,
-                "importCredentialsSecret": {"name": credentials_secret(department_id)},
-            },
-        },
-        {
-            "apiVersion": "rabbitmq.com/v1beta1",
-            "kind": "Permission",
-            "metadata": {"name": name, "labels": labels, "annotations": annotations},
-            "spec": {
-                "userReference": {"name": name},
-                "vhost": VHOST,
-                "permissions": department_permissions(department_id),
-                "rabbitmqClusterReference": cluster,
-            },
-        },
-    ]
+    return user_resources(
+        name, credentials_secret(department_id), department_permissions(department_id), labels, annotations
+    )
 
 
 def service_credentials_secret(service: str) -> str:
@@ -125,29 +132,7 @@ def service_resources(service: str) -> list[dict[str, Any]]:
         raise ValueError(f"service {service!r}: {name!r} is not a DNS-1123 label")
     labels = {"app.kubernetes.io/name": "service-user", "gridwhistle.io/service": service}
     annotations = {"gridwhistle.io/username": name}  # what the Secret's username must be
-    cluster = {"name": RABBITMQ_CLUSTER}
-    return [
-        {
-            "apiVersion": "rabbitmq.com/v1beta1",
-            "kind": "User",
-            "metadata": {"name": name, "labels": labels, "annotations": annotations},
-            "spec": {
-                "rabbitmqClusterReference": cluster,
-                "importCredentialsSecret": {"name": service_credentials_secret(service)},
-            },
-        },
-        {
-            "apiVersion": "rabbitmq.com/v1beta1",
-            "kind": "Permission",
-            "metadata": {"name": name, "labels": labels, "annotations": annotations},
-            "spec": {
-                "userReference": {"name": name},
-                "vhost": VHOST,
-                "permissions": service_permissions(service),
-                "rabbitmqClusterReference": cluster,
-            },
-        },
-    ]
+    return user_resources(name, service_credentials_secret(service), service_permissions(service), labels, annotations)
 
 
 def render_services() -> str:
