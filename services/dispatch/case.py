@@ -21,6 +21,7 @@ from shared.contracts import (
     MatterClosed,
     MatterCommandRejected,
     MatterEscalated,
+    MatterFollowedUp,
     MatterReopened,
     MatterRerouted,
     MatterResolved,
@@ -29,12 +30,22 @@ from shared.contracts import (
     RecordFeedback,
     RerouteMatter,
     ReturnMatter,
+    SquadAssigned,
 )
-from shared.domain import MatterState, Priority, Tier
+from shared.domain import MatterState, Priority, Severity, Tier
+from shared.errors import PermanentError
+from shared.registry import StaffRole
 
 if TYPE_CHECKING:
-    from services.dispatch.case_state import Context, Owner
-    from shared.contracts import AcceptMatter, AnyCommand, MatterReported, ResolveMatter, WhistleMatter
+    from services.dispatch.case_state import Context, FollowUp, Owner
+    from shared.contracts import (
+        AcceptMatter,
+        AnyCommand,
+        AssignSquad,
+        MatterReported,
+        ResolveMatter,
+        WhistleMatter,
+    )
 
 FINISHED = (MatterState.RESOLVED, MatterState.CLOSED)
 
@@ -48,8 +59,10 @@ class Case(CaseState):
         self.town_id, self.grid_id, self.micro_grid_id = reported.town_id, reported.grid_id, reported.micro_grid_id
         self.category, self.severity = reported.category, reported.severity
         self.reported_at, self.report_id, self.origin = reported.reported_at, reported.report_id, reported.origin
+        self.channel, self.service_item = reported.channel, reported.service_item
         self.correlation_id = reported.correlation_id or str(reported.matter_id)
-        self._start_round(ctx.rules.route(self.category, self.severity, self.town_id, self.grid_id), ctx, "reported")
+        route = ctx.rules.route(self.category, self.severity, self.town_id, self.grid_id, **self.route_facts)
+        self._start_round(route, ctx, "reported")
 
     # ------------------------------------------------------------------ commands
     def accept(self, cmd: AcceptMatter, ctx: Context) -> None:
@@ -89,7 +102,13 @@ class Case(CaseState):
             return
         self.returned_by.append(cmd.actor_id)
         route = ctx.rules.reroute(
-            self.category, self.severity, self.town_id, self.grid_id, self.stage, set(self.returned_by)
+            self.category,
+            self.severity,
+            self.town_id,
+            self.grid_id,
+            self.stage,
+            set(self.returned_by),
+            **self.route_facts,
         )
         self._record(MatterReturned, cmd.correlation_id, **facts, outcome="rerouted" if route else "supervision")
         if route is None:
@@ -110,7 +129,9 @@ class Case(CaseState):
         facts: dict[str, Any] = {"occurred_at": ctx.now, "round": self.round, "by": cmd.actor_id, "reason": cmd.reason}
         self._record(MatterWhistled, cmd.correlation_id, **facts)
         self.stage = "whistled"
-        route = ctx.rules.route(self.category, self.severity, self.town_id, self.grid_id, "whistled")
+        route = ctx.rules.route(
+            self.category, self.severity, self.town_id, self.grid_id, "whistled", **self.route_facts
+        )
         self._start_round(route, ctx, "whistled", cmd.correlation_id)
 
     def resolve(self, cmd: ResolveMatter, ctx: Context) -> None:
@@ -160,7 +181,14 @@ class Case(CaseState):
         }
         if cmd.satisfaction >= 3:
             self.state, self.closed_at = MatterState.CLOSED, ctx.now
-            self._record(MatterClosed, cmd.correlation_id, **facts, origin=self.origin, supervised=self.supervised)
+            self._record(
+                MatterClosed,
+                cmd.correlation_id,
+                **facts,
+                origin=self.origin,
+                supervised=self.supervised,
+                followed_up=self.followed_up,
+            )
             return
         self._record(MatterReopened, cmd.correlation_id, **facts, lead=self.lead or "")
         self._start_round(self.current_route, ctx, "reopened", cmd.correlation_id, accepted=True)
@@ -178,10 +206,61 @@ class Case(CaseState):
         self._record(MatterRerouted, cmd.correlation_id, **facts, lead=cmd.lead, supporting=list(cmd.supporting))
         self.supervised = True
         deadlines = ctx.rules.route_for_lead(
-            self.category, self.severity, self.town_id, self.grid_id, self.stage, cmd.lead
+            self.category, self.severity, self.town_id, self.grid_id, self.stage, cmd.lead, **self.route_facts
         )
         route = replace(deadlines, tier=Tier.DEPARTMENT, lead=cmd.lead, supporting=tuple(cmd.supporting))
         self._start_round(route, ctx, "rerouted", cmd.correlation_id)
+
+    def assign_squad(self, cmd: AssignSquad, ctx: Context) -> None:
+        """A micro-grid member of the matter's grid gives a minor, micro-grid-tier matter to one of
+        the grid's volunteer squads (the matter stays the member's: the squad helps)."""
+        self._check_addressed(cmd, ctx)
+        if self.state in FINISHED:
+            raise IllegalCommandError(f"matter is already {self.state}: no squad needed")
+        if self.severity != Severity.MINOR or self.tier != Tier.MICRO_GRID:
+            raise IllegalCommandError(
+                f"only a minor matter on the micro-grid tier gets a squad; this one is {self.severity} on {self.tier}"
+            )
+        members = {s.staff_id for s in ctx.registry.staff_of_grid(self.grid_id, StaffRole.MICRO_GRID_MEMBER)}
+        if cmd.actor_id not in members:
+            raise IllegalCommandError(f"{cmd.actor_id} is not a micro-grid member of {self.grid_id}")
+        if not ctx.registry.has_squad(cmd.squad_id):
+            raise IllegalCommandError(f"unknown squad {cmd.squad_id!r}")
+        squad = ctx.registry.squad(cmd.squad_id)
+        if squad.grid_id != self.grid_id:
+            raise IllegalCommandError(f"squad {cmd.squad_id} belongs to {squad.grid_id}, not to {self.grid_id}")
+        if cmd.squad_id in self.squads:
+            raise IllegalCommandError(f"squad {cmd.squad_id} is already assigned")
+        self.squads.append(cmd.squad_id)
+        self._record(
+            SquadAssigned,
+            cmd.correlation_id,
+            occurred_at=ctx.now,
+            round=self.round,
+            by=cmd.actor_id,
+            squad_id=squad.squad_id,
+            squad_kind=squad.kind,
+            volunteers=squad.size,
+        )
+
+    # ------------------------------------------------------------------ supervision visits
+    def follow_up(self, visit: FollowUp, ctx: Context) -> None:
+        """A grid instructor's visit followed the matter up: it counts as supervised, and once
+        (when it is or becomes closed) as a problem supervised to resolution."""
+        if not self.exists or self.grid_id != visit.grid_id or self.town_id != visit.town_id:
+            raise PermanentError(f"matter {self.matter_id} is not a matter of grid {visit.grid_id}")
+        first = not self.followed_up
+        self.followed_up = self.supervised = True
+        self._record(
+            MatterFollowedUp,
+            visit.correlation_id,
+            occurred_at=ctx.now,
+            round=self.round,
+            by=visit.instructor_id,
+            visit_id=visit.visit_id,
+            visited_at=visit.visited_at,
+            first=first,
+        )
 
     # ------------------------------------------------------------------ parking and rejection
     def park(self, cmd: AnyCommand, reason: str, ctx: Context) -> None:
@@ -273,6 +352,11 @@ class Case(CaseState):
         return owner
 
     # ------------------------------------------------------------------ routes kept from the round
+    @property
+    def route_facts(self) -> dict[str, Any]:
+        """What rules may match on besides category, severity, town, grid and stage."""
+        return {"service_item": self.service_item, "channel": self.channel}
+
     @property
     def current_route(self) -> Route:
         """The current round's route (a reopen or the supervision round keeps its deadlines)."""

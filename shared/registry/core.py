@@ -260,6 +260,9 @@ class Registry(BaseModel):
     def has_department(self, department_id: str) -> bool:
         return department_id in self._index.departments
 
+    def has_squad(self, squad_id: str) -> bool:
+        return squad_id in self._index.squads
+
     def has_staff(self, staff_id: str) -> bool:
         return staff_id in self._index.staff
 
