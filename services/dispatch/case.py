@@ -13,7 +13,8 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from services.dispatch.case_state import CaseState, IllegalCommandError, NotReadyError, ParkedCommand
+from services.dispatch.case_grid import FINISHED, GridHelp
+from services.dispatch.case_state import IllegalCommandError, NotReadyError, ParkedCommand
 from services.dispatch.rules import Route
 from shared import topology
 from shared.contracts import (
@@ -21,7 +22,6 @@ from shared.contracts import (
     MatterClosed,
     MatterCommandRejected,
     MatterEscalated,
-    MatterFollowedUp,
     MatterReopened,
     MatterRerouted,
     MatterResolved,
@@ -30,27 +30,24 @@ from shared.contracts import (
     RecordFeedback,
     RerouteMatter,
     ReturnMatter,
-    SquadAssigned,
 )
-from shared.domain import MatterState, Priority, Severity, Tier
-from shared.errors import PermanentError
-from shared.registry import StaffRole
+from shared.domain import MatterState, Priority, Tier
 
 if TYPE_CHECKING:
-    from services.dispatch.case_state import Context, FollowUp, Owner
+    from services.dispatch.case_state import Context
     from shared.contracts import (
         AcceptMatter,
         AnyCommand,
-        AssignSquad,
         MatterReported,
         ResolveMatter,
         WhistleMatter,
     )
 
-FINISHED = (MatterState.RESOLVED, MatterState.CLOSED)
 
+class Case(GridHelp):
+    """The aggregate. Its lifecycle rules are here; the checks every command passes are in
+    ``case_checks.py``, squads and supervision follow-ups in ``case_grid.py``."""
 
-class Case(CaseState):
     # ------------------------------------------------------------------ a new matter
     def report(self, reported: MatterReported, ctx: Context) -> None:
         """MatterReported: take the report's facts and dispatch round 1 by the first matching rule."""
@@ -211,57 +208,6 @@ class Case(CaseState):
         route = replace(deadlines, tier=Tier.DEPARTMENT, lead=cmd.lead, supporting=tuple(cmd.supporting))
         self._start_round(route, ctx, "rerouted", cmd.correlation_id)
 
-    def assign_squad(self, cmd: AssignSquad, ctx: Context) -> None:
-        """A micro-grid member of the matter's grid gives a minor, micro-grid-tier matter to one of
-        the grid's volunteer squads (the matter stays the member's: the squad helps)."""
-        self._check_addressed(cmd, ctx)
-        if self.state in FINISHED:
-            raise IllegalCommandError(f"matter is already {self.state}: no squad needed")
-        if self.severity != Severity.MINOR or self.tier != Tier.MICRO_GRID:
-            raise IllegalCommandError(
-                f"only a minor matter on the micro-grid tier gets a squad; this one is {self.severity} on {self.tier}"
-            )
-        members = {s.staff_id for s in ctx.registry.staff_of_grid(self.grid_id, StaffRole.MICRO_GRID_MEMBER)}
-        if cmd.actor_id not in members:
-            raise IllegalCommandError(f"{cmd.actor_id} is not a micro-grid member of {self.grid_id}")
-        if not ctx.registry.has_squad(cmd.squad_id):
-            raise IllegalCommandError(f"unknown squad {cmd.squad_id!r}")
-        squad = ctx.registry.squad(cmd.squad_id)
-        if squad.grid_id != self.grid_id:
-            raise IllegalCommandError(f"squad {cmd.squad_id} belongs to {squad.grid_id}, not to {self.grid_id}")
-        if cmd.squad_id in self.squads:
-            raise IllegalCommandError(f"squad {cmd.squad_id} is already assigned")
-        self.squads.append(cmd.squad_id)
-        self._record(
-            SquadAssigned,
-            cmd.correlation_id,
-            occurred_at=ctx.now,
-            round=self.round,
-            by=cmd.actor_id,
-            squad_id=squad.squad_id,
-            squad_kind=squad.kind,
-            volunteers=squad.size,
-        )
-
-    # ------------------------------------------------------------------ supervision visits
-    def follow_up(self, visit: FollowUp, ctx: Context) -> None:
-        """A grid instructor's visit followed the matter up: it counts as supervised, and once
-        (when it is or becomes closed) as a problem supervised to resolution."""
-        if not self.exists or self.grid_id != visit.grid_id or self.town_id != visit.town_id:
-            raise PermanentError(f"matter {self.matter_id} is not a matter of grid {visit.grid_id}")
-        first = not self.followed_up
-        self.followed_up = self.supervised = True
-        self._record(
-            MatterFollowedUp,
-            visit.correlation_id,
-            occurred_at=ctx.now,
-            round=self.round,
-            by=visit.instructor_id,
-            visit_id=visit.visit_id,
-            visited_at=visit.visited_at,
-            first=first,
-        )
-
     # ------------------------------------------------------------------ parking and rejection
     def park(self, cmd: AnyCommand, reason: str, ctx: Context) -> None:
         self.pending.append(
@@ -315,41 +261,6 @@ class Case(CaseState):
             self._record(MatterEscalated, "", keys=tuple(keys), **facts, owner=owner, due_at=due_at)
             escalated = True
         return escalated
-
-    # ------------------------------------------------------------------ rules every command passes
-    def _check_addressed(self, cmd: AnyCommand, ctx: Context) -> None:
-        """What is illegal in any order first, then readiness (the round the command is for)."""
-        if not self.exists:  # a placeholder knows no category to reject under: wait for the report
-            raise NotReadyError("matter not reported yet")
-        if isinstance(cmd, ReturnMatter) and not cmd.reason.strip():
-            raise IllegalCommandError("a return needs a reason")
-        if cmd.town_id != self.town_id or cmd.grid_id != self.grid_id:
-            raise IllegalCommandError(
-                f"command names {cmd.town_id}/{cmd.grid_id}, matter is in {self.town_id}/{self.grid_id}"
-            )
-        supervisors = {s.staff_id for s in ctx.registry.town(self.town_id).supervisors}
-        if isinstance(cmd, RerouteMatter) and cmd.actor_id not in supervisors:
-            raise IllegalCommandError(f"{cmd.actor_id} is not a supervisor of town {self.town_id}")
-        if isinstance(cmd, RecordFeedback):
-            grid_staff = {s.staff_id for s in ctx.registry.staff_of_grid(self.grid_id)}
-            if cmd.actor_id not in grid_staff | supervisors:
-                raise IllegalCommandError(f"{cmd.actor_id} is neither grid staff of {self.grid_id} nor a supervisor")
-        if cmd.round > self.round:
-            raise NotReadyError(f"waiting for round {cmd.round}; matter is in round {self.round}")
-        if cmd.round < self.round:
-            raise IllegalCommandError(f"round {cmd.round} is over; matter is in round {self.round}")
-
-    def _owner_acting(self, actor_id: str, ctx: Context) -> Owner:
-        """The actor's owner entry; on grid tiers the grid leader may act for the assignee."""
-        if self.state == MatterState.RETURNED:
-            raise IllegalCommandError("matter is with supervision: a supervisor reroutes it")
-        owner = self.owner(actor_id)
-        acts_for_assignee = self.on_grid_tier and actor_id == ctx.registry.grid(self.grid_id).leader.staff_id
-        if owner is None and acts_for_assignee and self.lead is not None:
-            owner = self.owner(self.lead)
-        if owner is None:
-            raise IllegalCommandError(f"{actor_id} is not an owner of round {self.round}")
-        return owner
 
     # ------------------------------------------------------------------ routes kept from the round
     @property
