@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from prometheus_client import CollectorRegistry
 
-    from shared.contracts import Command, Event
+    from shared.contracts import Command, Event, RecordSupervisionVisit, SupervisionVisitRecorded
     from shared.settings import GwSettings
 
 log = logging.getLogger("gridwhistle.broker")
@@ -227,7 +227,17 @@ def exchange_name(exchange: Any) -> str:
     return str(getattr(exchange, "name", exchange))
 
 
-async def publish_event(broker: RabbitBroker, event: Event, *, confirm_timeout: float = PUBLISH_TIMEOUT) -> None:
+def _correlation(message: Event | Command | SupervisionVisitRecorded | RecordSupervisionVisit) -> str:
+    """The message's correlation id, else the matter's (or, for a visit, the visit's) id."""
+    if message.correlation_id:
+        return message.correlation_id
+    subject = getattr(message, "matter_id", None) or getattr(message, "visit_id", None)
+    return str(subject or message.message_id)
+
+
+async def publish_event(
+    broker: RabbitBroker, event: Event | SupervisionVisitRecorded, *, confirm_timeout: float = PUBLISH_TIMEOUT
+) -> None:
     """Publish an event on ``gw.events`` with its contract routing key."""
     event_type = event.event_type
     await publish_confirmed(
@@ -236,13 +246,15 @@ async def publish_event(broker: RabbitBroker, event: Event, *, confirm_timeout: 
         exchange=topology.EVENTS,
         routing_key=topology.event_routing_key(event.town_id, event.grid_id, event_type),
         message_id=str(event.message_id),
-        correlation_id=event.correlation_id or str(event.matter_id),
+        correlation_id=_correlation(event),
         message_type=event_type,
         confirm_timeout=confirm_timeout,
     )
 
 
-async def publish_command(broker: RabbitBroker, command: Command, *, owner: bool = True) -> None:
+async def publish_command(
+    broker: RabbitBroker, command: Command | RecordSupervisionVisit, *, owner: bool = True
+) -> None:
     """Publish a command on ``gw.commands`` with its contract routing key (``owner=False``: as a
     client without configure rights, which does not declare the exchange)."""
     command_type = command.command_type
@@ -252,6 +264,6 @@ async def publish_command(broker: RabbitBroker, command: Command, *, owner: bool
         exchange=topology.COMMANDS if owner else topology.existing(topology.COMMANDS),
         routing_key=topology.command_routing_key(command.town_id, command_type),
         message_id=str(command.message_id),
-        correlation_id=command.correlation_id or str(command.matter_id),
+        correlation_id=_correlation(command),
         message_type=command_type,
     )

@@ -13,7 +13,7 @@ import inspect
 from typing import TYPE_CHECKING, Any, get_args
 
 from shared import topology
-from shared.contracts import AnyCommand, AnyEvent, Command, Event, MatterEvent
+from shared.contracts import AnyDispatchCommand, AnyEvent, AnyStatsEvent, GridMessage, MatterReported
 from shared.domain import Tier
 
 if TYPE_CHECKING:
@@ -22,13 +22,15 @@ if TYPE_CHECKING:
     from faststream.rabbit import RabbitBroker, RabbitRouter
     from faststream.rabbit.publisher import RabbitPublisher
 
-EVENT_MODELS: dict[str, type[Event]] = {
-    m.model_fields["event_type"].default: m for m in get_args(get_args(AnyEvent)[0])
+EVENT_MODELS: dict[str, type[GridMessage]] = {
+    m.model_fields["event_type"].default: m for m in get_args(get_args(AnyStatsEvent)[0])
 }
-COMMAND_MODELS: dict[str, type[Command]] = {
-    m.model_fields["command_type"].default: m for m in get_args(get_args(AnyCommand)[0])
+"""Every event on ``gw.events``: the matter events and the grids' supervision visits."""
+COMMAND_MODELS: dict[str, type[GridMessage]] = {
+    m.model_fields["command_type"].default: m for m in get_args(get_args(AnyDispatchCommand)[0])
 }
-DISPATCH_EVENT_TYPES: tuple[str, ...] = tuple(t for t, m in EVENT_MODELS.items() if issubclass(m, MatterEvent))
+"""Every command on ``gw.commands``: the matter commands and the supervision visits."""
+DISPATCH_EVENT_TYPES: tuple[str, ...] = tuple(t for t, m in EVENT_MODELS.items() if m is not MatterReported)
 """Every event dispatch publishes (all but ``matter_reported``, which is intake's)."""
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Literal
-from uuid import UUID, uuid4
+from uuid import UUID, uuid4, uuid5
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
@@ -27,6 +27,14 @@ from shared.domain import Category, Channel, MatterState, Priority, ReporterRole
 SCHEMA_VERSION = 2
 
 Slug = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
+ServiceItemCode = Annotated[str, Field(min_length=3, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+ServiceDetails = Annotated[
+    dict[
+        Annotated[str, Field(min_length=2, max_length=48, pattern=r"^[a-z][a-z0-9_]*$")],
+        Annotated[str, Field(max_length=200)],
+    ],
+    Field(max_length=20, description="Answers to the service item's attributes (attribute code -> value)"),
+]
 
 
 Origin = Literal["citizen_request", "grid_inspection", "machine"]
@@ -40,21 +48,24 @@ def utc_now() -> datetime:
 def refuse_nul(value: object) -> object:
     """Text a person or a source sent may not carry U+0000: no store keeps it faithfully and it
     has no meaning in a report; refused at the boundary, naming the field (422, or dead-lettered)."""
-    texts = value if isinstance(value, list) else [value]
+    if isinstance(value, dict):
+        texts = [*value.keys(), *value.values()]
+    else:
+        texts = value if isinstance(value, list) else [value]
     if any(isinstance(text, str) and "\x00" in text for text in texts):
         raise ValueError("must not contain NUL characters (U+0000)")
     return value
 
 
-class Message(BaseModel):
-    """Fields every message has."""
+class GridMessage(BaseModel):
+    """Fields every message has; a message about one matter (``Message``) adds ``matter_id``.
+    The supervision visit messages are about a grid, not one matter."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     message_id: UUID = Field(default_factory=uuid4)
     occurred_at: AwareDatetime = Field(default_factory=utc_now)
     schema_version: int = SCHEMA_VERSION
-    matter_id: UUID
     town_id: Slug
     grid_id: Slug
     correlation_id: str = ""
@@ -66,12 +77,16 @@ class Message(BaseModel):
 
     def log_fields(self) -> dict[str, str]:
         """What may be logged about this message: ids only, never its content."""
-        return {
-            "message_id": str(self.message_id),
-            "matter_id": str(self.matter_id),
-            "town_id": self.town_id,
-            "grid_id": self.grid_id,
-        }
+        return {"message_id": str(self.message_id), "town_id": self.town_id, "grid_id": self.grid_id}
+
+
+class Message(GridMessage):
+    """Fields every message about one matter has."""
+
+    matter_id: UUID
+
+    def log_fields(self) -> dict[str, str]:
+        return {**super().log_fields(), "matter_id": str(self.matter_id)}
 
 
 # ---------------------------------------------------------------- value objects
@@ -144,7 +159,9 @@ class MatterSnapshot(BaseModel):
     resolved_at: AwareDatetime | None = None
     closed_at: AwareDatetime | None = None
     escalation_level: int = Field(0, ge=0, le=3)  # the highest of this round
-    supervised: bool = False  # a supervisor stepped in (escalated, returned to supervision, rerouted)
+    supervised: bool = False  # a supervisor stepped in (escalated, returned to supervision, rerouted, visited)
+    followed_up: bool = False  # a grid instructor followed it up on a supervision visit
+    squads: list[str] = Field(default_factory=list)  # volunteer squads assigned to it
     satisfaction: int | None = Field(None, ge=1, le=5)
 
     def owner(self, owner_id: str) -> MatterOwner | None:
@@ -185,6 +202,8 @@ class MatterReported(Event):
     contact: CitizenContact | None = Field(None, repr=False)
     attachments: list[str] = Field(default_factory=list, max_length=20)
     reported_at: AwareDatetime = Field(default_factory=utc_now)
+    service_item: ServiceItemCode | None = None  # a code of the town's service catalogue
+    service_details: ServiceDetails = Field(default_factory=dict)
 
 
 class MatterDispatched(MatterEvent):
@@ -268,6 +287,7 @@ class MatterClosed(MatterEvent):
     satisfaction: int = Field(ge=1, le=5)
     origin: Origin | None = None  # from the report: lets stats count citizen requests closed
     supervised: bool = False  # a supervisor stepped in at some point of its life
+    followed_up: bool = False  # a supervision visit followed it up before it closed
 
 
 class MatterReopened(MatterEvent):
@@ -291,6 +311,30 @@ class MatterEscalated(MatterEvent):
     due_at: AwareDatetime
 
 
+class MatterFollowedUp(MatterEvent):
+    """A grid instructor's supervision visit followed the matter up (督促指导). ``first``: the first
+    follow-up of this matter (counted once as a matter supervised, and — closed then or later —
+    as a problem supervised to resolution)."""
+
+    event_type: Literal["matter_followed_up"] = "matter_followed_up"
+    round: int
+    by: str  # the instructor
+    visit_id: UUID
+    visited_at: AwareDatetime
+    first: bool = True
+
+
+class SquadAssigned(MatterEvent):
+    """A micro-grid member gave a minor matter to one of the grid's volunteer squads."""
+
+    event_type: Literal["squad_assigned"] = "squad_assigned"
+    round: int
+    by: str
+    squad_id: str
+    squad_kind: str
+    volunteers: int = Field(ge=1)  # the squad's size (people, never names)
+
+
 class MatterCommandRejected(MatterEvent):
     """A command that is illegal in every order was refused, with the reason."""
 
@@ -312,6 +356,8 @@ AnyEvent = Annotated[
     | MatterClosed
     | MatterReopened
     | MatterEscalated
+    | MatterFollowedUp
+    | SquadAssigned
     | MatterCommandRejected,
     Field(discriminator="event_type"),
 ]
@@ -327,6 +373,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "matter_closed",
     "matter_reopened",
     "matter_escalated",
+    "matter_followed_up",
+    "squad_assigned",
     "matter_command_rejected",
 )
 
@@ -389,11 +437,94 @@ class RerouteMatter(Command):
     reason: str = Field("", max_length=2000)
 
 
+class AssignSquad(Command):
+    """A micro-grid member asks one of the grid's volunteer squads to help with a minor matter."""
+
+    command_type: Literal["assign_squad"] = "assign_squad"
+    squad_id: str = Field(min_length=1, max_length=120)
+
+
 AnyCommand = Annotated[
-    AcceptMatter | ReturnMatter | ResolveMatter | WhistleMatter | RecordFeedback | RerouteMatter,
+    AcceptMatter | ReturnMatter | ResolveMatter | WhistleMatter | RecordFeedback | RerouteMatter | AssignSquad,
     Field(discriminator="command_type"),
 ]
 COMMAND_ADAPTER: TypeAdapter[AnyCommand] = TypeAdapter(AnyCommand)
+
+
+# ---------------------------------------------------------------- supervision visits (about a grid)
+
+
+def visit_event_id(visit_id: UUID) -> UUID:
+    """The ``message_id`` of a visit's ``SupervisionVisitRecorded``: one per visit, however often
+    its command is delivered (consumers dedupe by it)."""
+    return uuid5(visit_id, "supervision_visit_recorded")
+
+
+class RecordSupervisionVisit(GridMessage):
+    """A grid instructor (supervisor) records a visit to a grid and the matters followed up there.
+    ``visit_id`` is the client's idempotency key: the same visit sent again changes nothing."""
+
+    command_type: Literal["record_supervision_visit"] = "record_supervision_visit"
+    actor_id: str = Field(min_length=1, max_length=120)  # the instructor
+    visit_id: UUID
+    visited_at: AwareDatetime
+    matter_ids: list[UUID] = Field(default_factory=list, max_length=50)
+    note: str = Field("", max_length=2000)
+
+    _no_nul = field_validator("*")(refuse_nul)
+
+    @field_validator("matter_ids")
+    @classmethod
+    def _once_each(cls, value: list[UUID]) -> list[UUID]:
+        if len(set(value)) != len(value):
+            raise ValueError("a matter is listed twice")
+        return value
+
+
+class SupervisionVisitRecorded(GridMessage):
+    """Dispatch checked a visit (grid known, instructor supervises it, each matter in that grid)
+    and followed its matters up (one ``MatterFollowedUp`` each)."""
+
+    event_type: Literal["supervision_visit_recorded"] = "supervision_visit_recorded"
+    visit_id: UUID
+    instructor_id: str
+    visited_at: AwareDatetime
+    matter_ids: list[UUID] = Field(default_factory=list)
+
+
+AnyDispatchCommand = Annotated[
+    AcceptMatter
+    | ReturnMatter
+    | ResolveMatter
+    | WhistleMatter
+    | RecordFeedback
+    | RerouteMatter
+    | AssignSquad
+    | RecordSupervisionVisit,
+    Field(discriminator="command_type"),
+]
+"""What ``dispatch.commands`` carries: the matter commands and the grid's supervision visits."""
+
+AnyStatsEvent = Annotated[
+    MatterReported
+    | MatterDispatched
+    | MatterAccepted
+    | MatterReturned
+    | MatterRerouted
+    | MatterWhistled
+    | MatterResolved
+    | MatterClosed
+    | MatterReopened
+    | MatterEscalated
+    | MatterFollowedUp
+    | SquadAssigned
+    | MatterCommandRejected
+    | SupervisionVisitRecorded,
+    Field(discriminator="event_type"),
+]
+"""What ``stats.events`` carries: every matter event and the visits."""
+STATS_EVENT_ADAPTER: TypeAdapter[AnyStatsEvent] = TypeAdapter(AnyStatsEvent)
+
 COMMAND_TYPES: tuple[str, ...] = (
     "accept_matter",
     "return_matter",
@@ -401,7 +532,10 @@ COMMAND_TYPES: tuple[str, ...] = (
     "whistle_matter",
     "record_feedback",
     "reroute_matter",
+    "assign_squad",
 )
+GRID_COMMAND_TYPES: tuple[str, ...] = ("record_supervision_visit",)
+GRID_EVENT_TYPES: tuple[str, ...] = ("supervision_visit_recorded",)
 
 
 # ---------------------------------------------------------------- intake
@@ -428,5 +562,10 @@ class ReportSubmission(BaseModel):
         default_factory=list, max_length=20
     )
     occurred_at: AwareDatetime | None = None
+    service_item: ServiceItemCode | None = Field(
+        None,
+        description="A code of the town's service catalogue; its category must be the report's `category`",
+    )
+    service_details: ServiceDetails = Field(default_factory=dict)
 
     _no_nul = field_validator("*")(refuse_nul)

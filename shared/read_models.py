@@ -66,4 +66,7 @@ class MatterView(BaseModel):
     escalation_level: int = 0
     satisfaction: int | None = None
     supervised: bool = False
+    service_item: str | None = None
+    followed_up: bool = False
+    squads: list[str] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)

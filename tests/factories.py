@@ -27,6 +27,8 @@ def reported(
     grid_id: str = GRID,
     matter_id: uuid.UUID | None = None,
     micro_grid_id: str | None = None,
+    channel: str = "app",
+    service_item: str | None = None,
 ) -> MatterReported:
     """A MatterReported of the Changjia registry with a fresh matter and report id."""
     return MatterReported(
@@ -36,10 +38,11 @@ def reported(
         category=category,
         severity=severity,
         report_id=f"r-{uuid.uuid4().hex[:10]}",
-        channel="app",
+        channel=channel,
         summary="test matter",
         micro_grid_id=micro_grid_id,
         reported_at=reported_at,
+        service_item=service_item,
     )
 
 

@@ -10,7 +10,7 @@ import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from services.dispatch.case_state import Context
+from services.dispatch.case_state import Context, FollowUp
 from services.dispatch.decide import decide
 from tests import factories
 from tests.fakes.dispatch import T0, registry_and_rules
@@ -59,6 +59,22 @@ class Matter:
     def now(self) -> Case:
         assert self.case is not None
         return self.case
+
+    def follow_up(self, instructor: str, visit_id: uuid.UUID | None = None, *, after_minutes: float = 0) -> Transition:
+        """This matter as one of a supervision visit's (what dispatch applies per matter)."""
+        visit = visit_id or uuid.uuid4()
+        return self.send(
+            FollowUp(
+                matter_id=self.id,
+                message_id=uuid.uuid5(visit, f"follow_up:{self.id}"),
+                visit_id=visit,
+                town_id=self.reported.town_id,
+                grid_id=self.reported.grid_id,
+                instructor_id=instructor,
+                visited_at=T0 + timedelta(minutes=self.minutes + after_minutes),
+            ),
+            after_minutes=after_minutes,
+        )
 
     def of(self, event_type: str) -> list[Any]:
         return [e for e in self.events if e.event_type == event_type]

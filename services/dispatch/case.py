@@ -13,7 +13,8 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from services.dispatch.case_state import CaseState, IllegalCommandError, NotReadyError, ParkedCommand
+from services.dispatch.case_grid import FINISHED, GridHelp
+from services.dispatch.case_state import IllegalCommandError, NotReadyError, ParkedCommand
 from services.dispatch.rules import Route
 from shared import topology
 from shared.contracts import (
@@ -33,13 +34,20 @@ from shared.contracts import (
 from shared.domain import MatterState, Priority, Tier
 
 if TYPE_CHECKING:
-    from services.dispatch.case_state import Context, Owner
-    from shared.contracts import AcceptMatter, AnyCommand, MatterReported, ResolveMatter, WhistleMatter
+    from services.dispatch.case_state import Context
+    from shared.contracts import (
+        AcceptMatter,
+        AnyCommand,
+        MatterReported,
+        ResolveMatter,
+        WhistleMatter,
+    )
 
-FINISHED = (MatterState.RESOLVED, MatterState.CLOSED)
 
+class Case(GridHelp):
+    """The aggregate. Its lifecycle rules are here; the checks every command passes are in
+    ``case_checks.py``, squads and supervision follow-ups in ``case_grid.py``."""
 
-class Case(CaseState):
     # ------------------------------------------------------------------ a new matter
     def report(self, reported: MatterReported, ctx: Context) -> None:
         """MatterReported: take the report's facts and dispatch round 1 by the first matching rule."""
@@ -48,8 +56,10 @@ class Case(CaseState):
         self.town_id, self.grid_id, self.micro_grid_id = reported.town_id, reported.grid_id, reported.micro_grid_id
         self.category, self.severity = reported.category, reported.severity
         self.reported_at, self.report_id, self.origin = reported.reported_at, reported.report_id, reported.origin
+        self.channel, self.service_item = reported.channel, reported.service_item
         self.correlation_id = reported.correlation_id or str(reported.matter_id)
-        self._start_round(ctx.rules.route(self.category, self.severity, self.town_id, self.grid_id), ctx, "reported")
+        route = ctx.rules.route(self.category, self.severity, self.town_id, self.grid_id, **self.route_facts)
+        self._start_round(route, ctx, "reported")
 
     # ------------------------------------------------------------------ commands
     def accept(self, cmd: AcceptMatter, ctx: Context) -> None:
@@ -89,7 +99,13 @@ class Case(CaseState):
             return
         self.returned_by.append(cmd.actor_id)
         route = ctx.rules.reroute(
-            self.category, self.severity, self.town_id, self.grid_id, self.stage, set(self.returned_by)
+            self.category,
+            self.severity,
+            self.town_id,
+            self.grid_id,
+            self.stage,
+            set(self.returned_by),
+            **self.route_facts,
         )
         self._record(MatterReturned, cmd.correlation_id, **facts, outcome="rerouted" if route else "supervision")
         if route is None:
@@ -110,7 +126,9 @@ class Case(CaseState):
         facts: dict[str, Any] = {"occurred_at": ctx.now, "round": self.round, "by": cmd.actor_id, "reason": cmd.reason}
         self._record(MatterWhistled, cmd.correlation_id, **facts)
         self.stage = "whistled"
-        route = ctx.rules.route(self.category, self.severity, self.town_id, self.grid_id, "whistled")
+        route = ctx.rules.route(
+            self.category, self.severity, self.town_id, self.grid_id, "whistled", **self.route_facts
+        )
         self._start_round(route, ctx, "whistled", cmd.correlation_id)
 
     def resolve(self, cmd: ResolveMatter, ctx: Context) -> None:
@@ -160,7 +178,14 @@ class Case(CaseState):
         }
         if cmd.satisfaction >= 3:
             self.state, self.closed_at = MatterState.CLOSED, ctx.now
-            self._record(MatterClosed, cmd.correlation_id, **facts, origin=self.origin, supervised=self.supervised)
+            self._record(
+                MatterClosed,
+                cmd.correlation_id,
+                **facts,
+                origin=self.origin,
+                supervised=self.supervised,
+                followed_up=self.followed_up,
+            )
             return
         self._record(MatterReopened, cmd.correlation_id, **facts, lead=self.lead or "")
         self._start_round(self.current_route, ctx, "reopened", cmd.correlation_id, accepted=True)
@@ -178,7 +203,7 @@ class Case(CaseState):
         self._record(MatterRerouted, cmd.correlation_id, **facts, lead=cmd.lead, supporting=list(cmd.supporting))
         self.supervised = True
         deadlines = ctx.rules.route_for_lead(
-            self.category, self.severity, self.town_id, self.grid_id, self.stage, cmd.lead
+            self.category, self.severity, self.town_id, self.grid_id, self.stage, cmd.lead, **self.route_facts
         )
         route = replace(deadlines, tier=Tier.DEPARTMENT, lead=cmd.lead, supporting=tuple(cmd.supporting))
         self._start_round(route, ctx, "rerouted", cmd.correlation_id)
@@ -237,42 +262,12 @@ class Case(CaseState):
             escalated = True
         return escalated
 
-    # ------------------------------------------------------------------ rules every command passes
-    def _check_addressed(self, cmd: AnyCommand, ctx: Context) -> None:
-        """What is illegal in any order first, then readiness (the round the command is for)."""
-        if not self.exists:  # a placeholder knows no category to reject under: wait for the report
-            raise NotReadyError("matter not reported yet")
-        if isinstance(cmd, ReturnMatter) and not cmd.reason.strip():
-            raise IllegalCommandError("a return needs a reason")
-        if cmd.town_id != self.town_id or cmd.grid_id != self.grid_id:
-            raise IllegalCommandError(
-                f"command names {cmd.town_id}/{cmd.grid_id}, matter is in {self.town_id}/{self.grid_id}"
-            )
-        supervisors = {s.staff_id for s in ctx.registry.town(self.town_id).supervisors}
-        if isinstance(cmd, RerouteMatter) and cmd.actor_id not in supervisors:
-            raise IllegalCommandError(f"{cmd.actor_id} is not a supervisor of town {self.town_id}")
-        if isinstance(cmd, RecordFeedback):
-            grid_staff = {s.staff_id for s in ctx.registry.staff_of_grid(self.grid_id)}
-            if cmd.actor_id not in grid_staff | supervisors:
-                raise IllegalCommandError(f"{cmd.actor_id} is neither grid staff of {self.grid_id} nor a supervisor")
-        if cmd.round > self.round:
-            raise NotReadyError(f"waiting for round {cmd.round}; matter is in round {self.round}")
-        if cmd.round < self.round:
-            raise IllegalCommandError(f"round {cmd.round} is over; matter is in round {self.round}")
-
-    def _owner_acting(self, actor_id: str, ctx: Context) -> Owner:
-        """The actor's owner entry; on grid tiers the grid leader may act for the assignee."""
-        if self.state == MatterState.RETURNED:
-            raise IllegalCommandError("matter is with supervision: a supervisor reroutes it")
-        owner = self.owner(actor_id)
-        acts_for_assignee = self.on_grid_tier and actor_id == ctx.registry.grid(self.grid_id).leader.staff_id
-        if owner is None and acts_for_assignee and self.lead is not None:
-            owner = self.owner(self.lead)
-        if owner is None:
-            raise IllegalCommandError(f"{actor_id} is not an owner of round {self.round}")
-        return owner
-
     # ------------------------------------------------------------------ routes kept from the round
+    @property
+    def route_facts(self) -> dict[str, Any]:
+        """What rules may match on besides category, severity, town, grid and stage."""
+        return {"service_item": self.service_item, "channel": self.channel}
+
     @property
     def current_route(self) -> Route:
         """The current round's route (a reopen or the supervision round keeps its deadlines)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
@@ -46,6 +46,23 @@ class Context:
     registry: Registry
     now: datetime
     park_timeout: timedelta = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """One matter of a supervision visit, as dispatch applies it to that matter's case.
+    ``message_id`` is derived from the visit and the matter, so a visit delivered again follows
+    each matter up once (``Case.has_seen``)."""
+
+    matter_id: UUID
+    message_id: UUID
+    visit_id: UUID
+    town_id: str
+    grid_id: str
+    instructor_id: str
+    visited_at: datetime
+    correlation_id: str = ""
+    message_type: ClassVar[str] = "follow_up"
 
 
 @dataclass(frozen=True)
@@ -115,6 +132,8 @@ class CaseState(BaseModel):
     reported_at: datetime | None = None
     report_id: str | None = None  # the reporter's reference, shown to departments
     origin: str | None = None  # citizen_request | grid_inspection | machine (counted at closure)
+    channel: str | None = None  # app | open311 | amqp (rules may match on it)
+    service_item: str | None = None  # a code of the town's service catalogue (rules may match on it)
     correlation_id: str = ""
     state: MatterState = MatterState.REPORTED
     stage: Literal["reported", "whistled"] = "reported"
@@ -137,6 +156,8 @@ class CaseState(BaseModel):
     returned_by: list[str] = Field(default_factory=list)
     escalations: list[str] = Field(default_factory=list)  # "<round>:<accept|resolve>:<level>"
     supervised: bool = False
+    followed_up: bool = False  # a supervision visit followed it up
+    squads: list[str] = Field(default_factory=list)  # volunteer squads assigned
     satisfaction: int | None = None
     applied: list[str] = Field(default_factory=list)  # message ids applied or rejected
     pending: list[ParkedCommand] = Field(default_factory=list)
@@ -220,6 +241,8 @@ class CaseState(BaseModel):
             closed_at=self.closed_at,
             escalation_level=level,
             supervised=self.supervised,
+            followed_up=self.followed_up,
+            squads=list(self.squads),
             satisfaction=self.satisfaction,
         )
 

@@ -4,6 +4,8 @@ A message → method table (cosmicpython's ``COMMAND_HANDLERS``) sends each mess
 ``Case`` method that enforces its rules; the policy around it is the same for all of them:
 
 - a message id seen before is a ``duplicate`` (nothing changes);
+- a supervision visit reaches each of its matters as a ``FollowUp`` (checked before: it cannot
+  park or be rejected here);
 - ``NotReadyError`` parks the command on the case (retried after every later transition,
   rejected after ``park_timeout``); ``IllegalCommandError`` rejects it with its reason;
 - after every transition that did not just park, the parked commands are retried, in the same
@@ -20,10 +22,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from uuid import UUID
 
 from services.dispatch.case import Case
-from services.dispatch.case_state import IllegalCommandError, NotReadyError
+from services.dispatch.case_state import FollowUp, IllegalCommandError, NotReadyError
 from shared.contracts import (
     COMMAND_ADAPTER,
     AcceptMatter,
+    AssignSquad,
     MatterReported,
     RecordFeedback,
     RerouteMatter,
@@ -50,7 +53,7 @@ class DeadlinesDue:
 
 
 Message = MatterReported | AcceptMatter | ReturnMatter | ResolveMatter | WhistleMatter | RecordFeedback
-DispatchMessage = Message | RerouteMatter | DeadlinesDue
+DispatchMessage = Message | RerouteMatter | AssignSquad | DeadlinesDue | FollowUp
 
 COMMAND_HANDLERS: dict[type[Any], Callable[[Case, Any, Context], None]] = {
     AcceptMatter: Case.accept,
@@ -59,6 +62,7 @@ COMMAND_HANDLERS: dict[type[Any], Callable[[Case, Any, Context], None]] = {
     WhistleMatter: Case.whistle,
     RecordFeedback: Case.record_feedback,
     RerouteMatter: Case.reroute,
+    AssignSquad: Case.assign_squad,
 }
 
 
@@ -101,6 +105,13 @@ def decide(case: Case | None, message: DispatchMessage, ctx: Context) -> Transit
             step = _on_deadlines(new, ctx)
             if step.outcome == "noop":
                 return Transition("noop", current)
+        case FollowUp():
+            if current.has_seen(str(message.message_id)):
+                return Transition("duplicate", current, steps=[Step(message.message_type, "duplicate")])
+            new = current.model_copy(deep=True)
+            new.follow_up(message, ctx)
+            new.mark_applied(str(message.message_id))
+            step = Step(message.message_type, "applied")
         case _:
             if current.has_seen(str(message.message_id)):
                 return Transition("duplicate", current, steps=[Step(message.command_type, "duplicate")])

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from services.dispatch.case_state import Context
 from shared import topology
 from shared.broker import publish_confirmed, publish_event
+from shared.contracts import SupervisionVisitRecorded
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from shared.contracts import Event
     from shared.registry import Registry
 
-    Publish = Callable[[Event, Sequence[str]], Awaitable[None]]
+    Publish = Callable[[Event | SupervisionVisitRecorded, Sequence[str]], Awaitable[None]]
     """Publish an event (confirmed) on ``gw.events`` and its body on ``gw.dispatch`` under each key."""
 
 
@@ -49,9 +50,10 @@ class DispatchDeps:
 def broker_publisher(broker: RabbitBroker) -> Publish:
     """The ``publish`` port on a real (or in-memory) broker."""
 
-    async def publish(event: Event, dispatch_keys: Sequence[str]) -> None:
+    async def publish(event: Event | SupervisionVisitRecorded, dispatch_keys: Sequence[str]) -> None:
         await publish_event(broker, event)
         for key in dispatch_keys:
+            assert not isinstance(event, SupervisionVisitRecorded)  # a visit is no work item
             await publish_confirmed(
                 broker,
                 event.model_dump(mode="json"),

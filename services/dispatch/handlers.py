@@ -13,18 +13,28 @@ import asyncio
 import logging
 import random
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
+from services.dispatch.case_state import FollowUp
 from services.dispatch.decide import DeadlinesDue, Transition, decide
-from shared.contracts import COMMAND_TYPES, EVENT_ADAPTER, MatterDispatched, MatterEscalated
-from shared.errors import describe_error
+from shared.contracts import (
+    COMMAND_TYPES,
+    EVENT_ADAPTER,
+    MatterDispatched,
+    MatterEscalated,
+    SupervisionVisitRecorded,
+    visit_event_id,
+)
+from shared.errors import PermanentError, describe_error
+from shared.registry import StaffRole, UnknownEntity
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
 
     from services.dispatch.decide import DispatchMessage
     from services.dispatch.deps import DispatchDeps
-    from shared.contracts import AnyCommand, MatterReported
+    from shared.contracts import AnyCommand, MatterReported, RecordSupervisionVisit
+    from shared.registry import Registry
 
 log = logging.getLogger("gridwhistle.dispatch.handlers")
 
@@ -51,6 +61,70 @@ async def on_command(deps: DispatchDeps, command: AnyCommand) -> Transition:
         extra={**command.log_fields(), "command": command.command_type, "outcome": transition.outcome},
     )
     return transition
+
+
+class MatterNotReportedYetError(RuntimeError):
+    """A visit names a matter dispatch has no case for yet (its report may be in flight):
+    transient, the visit is redelivered (dead-lettered with this reason after the delivery limit)."""
+
+
+def check_visit(visit: RecordSupervisionVisit, registry: Registry) -> None:
+    """The grid is the town's and the actor is an instructor who supervises it (PermanentError:
+    a visit that can never be recorded is dead-lettered with the reason)."""
+    try:
+        registry.grid_of_town(visit.town_id, visit.grid_id)
+        instructor = registry.staff(visit.actor_id)
+    except UnknownEntity as error:
+        raise PermanentError(str(error)) from None
+    if instructor.role is not StaffRole.INSTRUCTOR or instructor.town_id != visit.town_id:
+        raise PermanentError(f"actor_id: {visit.actor_id} is not a grid instructor of town {visit.town_id}")
+    if visit.grid_id not in instructor.grids:
+        raise PermanentError(f"actor_id: {visit.actor_id} does not supervise grid {visit.grid_id}")
+
+
+def follow_up_id(visit: RecordSupervisionVisit, matter_id: UUID) -> UUID:
+    return uuid5(visit.visit_id, f"follow_up:{matter_id}")
+
+
+async def on_supervision_visit(deps: DispatchDeps, visit: RecordSupervisionVisit) -> SupervisionVisitRecorded:
+    """A grid instructor's visit: checked as a whole (grid, instructor, every matter a case of that
+    grid), then each matter followed up (its own transition, once per visit and matter), then
+    ``SupervisionVisitRecorded`` published under an id derived from ``visit_id``. A redelivery
+    after a crash anywhere repeats the steps: the follow-ups are duplicates, the event a duplicate."""
+    check_visit(visit, deps.registry)
+    for index, matter_id in enumerate(visit.matter_ids):
+        stored = await deps.store.load(str(matter_id))
+        if stored is None or not stored.case.exists:
+            raise MatterNotReportedYetError(f"matter_ids[{index}]: matter {matter_id} is not known to dispatch yet")
+        if (stored.case.town_id, stored.case.grid_id) != (visit.town_id, visit.grid_id):
+            raise PermanentError(f"matter_ids[{index}]: matter {matter_id} is not a matter of grid {visit.grid_id}")
+    for matter_id in visit.matter_ids:
+        follow = FollowUp(
+            matter_id=matter_id,
+            message_id=follow_up_id(visit, matter_id),
+            visit_id=visit.visit_id,
+            town_id=visit.town_id,
+            grid_id=visit.grid_id,
+            instructor_id=visit.actor_id,
+            visited_at=visit.visited_at,
+            correlation_id=visit.correlation_id or str(visit.visit_id),
+        )
+        await handle(deps, follow)
+    recorded = SupervisionVisitRecorded(
+        message_id=visit_event_id(visit.visit_id),
+        occurred_at=visit.visited_at,
+        town_id=visit.town_id,
+        grid_id=visit.grid_id,
+        correlation_id=visit.correlation_id or str(visit.visit_id),
+        visit_id=visit.visit_id,
+        instructor_id=visit.actor_id,
+        visited_at=visit.visited_at,
+        matter_ids=list(visit.matter_ids),
+    )
+    await deps.publish(recorded, ())
+    deps.metrics.commands.labels(visit.command_type, "applied").inc()
+    log.debug("supervision visit recorded", extra={**visit.log_fields(), "matters": len(visit.matter_ids)})
+    return recorded
 
 
 async def handle(deps: DispatchDeps, message: DispatchMessage) -> Transition:

@@ -18,16 +18,18 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from shared.domain import Category, Priority, Severity, Tier
+from shared.domain import Category, Channel, Priority, Severity, Tier
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from shared.registry import Registry
+    from shared.registry import Registry, ServiceItem
 
 Stage = Literal["reported", "whistled"]
 STAGES: tuple[Stage, ...] = ("reported", "whistled")
 TOWN_TEMPLATE = "{town}"
+SERVICE_ITEM_LEAD = "{service_item}"
+"""A lead that names the department of the matter's service item (and takes the item's deadlines)."""
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -65,12 +67,44 @@ class RuleMatch(BaseModel):
     towns: Annotated[tuple[str, ...], BeforeValidator(_as_list)] = ("*",)
     grids: Annotated[tuple[str, ...], BeforeValidator(_as_list)] = ("*",)
     stage: Stage = "reported"
+    service_item: Annotated[tuple[str, ...] | None, BeforeValidator(_as_list)] = None
+    """Glob patterns of service item codes; set, the matter must name a fitting service item."""
+    channel: Annotated[tuple[Channel, ...] | None, BeforeValidator(_as_list)] = None
 
-    def fits(self, category: str, severity: str, town_id: str, grid_id: str, stage: str) -> bool:
-        return not self.mismatch(category, severity, town_id, grid_id, stage)
+    def fits(
+        self,
+        category: str,
+        severity: str,
+        town_id: str,
+        grid_id: str,
+        stage: str,
+        *,
+        service_item: str | None = None,
+        channel: str | None = None,
+    ) -> bool:
+        return not self.mismatch(
+            category, severity, town_id, grid_id, stage, service_item=service_item, channel=channel
+        )
 
-    def mismatch(self, category: str, severity: str, town_id: str, grid_id: str, stage: str) -> str:
+    def mismatch(
+        self,
+        category: str,
+        severity: str,
+        town_id: str,
+        grid_id: str,
+        stage: str,
+        *,
+        service_item: str | None = None,
+        channel: str | None = None,
+    ) -> str:
         """Why this match does not fit (empty when it does)."""
+        if self.service_item is not None:
+            if service_item is None:
+                return "no service item"
+            if not any(fnmatchcase(service_item, p) for p in self.service_item):
+                return f"service item {service_item} matches none of {', '.join(self.service_item)}"
+        if self.channel is not None and channel not in self.channel:
+            return f"channel {channel} not in {', '.join(self.channel)}"
         if self.stage != stage:
             return f"stage is {stage}, rule is for {self.stage}"
         if self.category is not None and category not in self.category:
@@ -92,17 +126,29 @@ class RuleMatch(BaseModel):
         def globs(mine: tuple[str, ...], theirs: tuple[str, ...]) -> bool:
             return "*" in mine or all(t in mine or any(fnmatchcase(t, m) for m in mine) for t in theirs)
 
+        def optional_globs(mine: tuple[str, ...] | None, theirs: tuple[str, ...] | None) -> bool:
+            return mine is None or (theirs is not None and globs(mine, theirs))
+
         return (
             self.stage == other.stage
             and sets(self.category, other.category)
             and sets(self.severity, other.severity)
+            and sets(self.channel, other.channel)
+            and optional_globs(self.service_item, other.service_item)
             and globs(self.towns, other.towns)
             and globs(self.grids, other.grids)
         )
 
     @property
     def is_catch_all(self) -> bool:
-        return self.category is None and self.severity is None and "*" in self.towns and "*" in self.grids
+        return (
+            self.category is None
+            and self.severity is None
+            and self.service_item is None
+            and self.channel is None
+            and "*" in self.towns
+            and "*" in self.grids
+        )
 
 
 class Rule(BaseModel):
@@ -126,10 +172,15 @@ class Rule(BaseModel):
             raise ValueError("supervision is not a routing tier (returns and deadlines lead there)")
         return tier
 
-    def departments_for(self, town_id: str) -> tuple[str | None, tuple[str, ...], tuple[str, ...]]:
-        """(lead, supporting, alternates) with ``{town}`` expanded for ``town_id``."""
+    def departments_for(
+        self, town_id: str, item_department: str | None = None
+    ) -> tuple[str | None, tuple[str, ...], tuple[str, ...]]:
+        """(lead, supporting, alternates) with ``{town}`` expanded for ``town_id`` and
+        ``{service_item}`` for the department of the matter's service item."""
 
         def expand(template: str) -> str:
+            if template == SERVICE_ITEM_LEAD:
+                return item_department or ""
             return template.replace(TOWN_TEMPLATE, town_id)
 
         lead = expand(self.lead) if self.lead else None
@@ -166,51 +217,99 @@ class Explanation:
 class RuleBook:
     """Validated rules with matching helpers (first match wins)."""
 
-    def __init__(self, rules: tuple[Rule, ...], source: str = "<rules>") -> None:
+    def __init__(self, rules: tuple[Rule, ...], source: str = "<rules>", registry: Registry | None = None) -> None:
         self.rules = rules
         self.source = source
+        self.registry = registry  # where ``{service_item}`` leads find the item's department
 
-    def _route(self, rule: Rule, town_id: str, lead: str | None = None) -> Route:
-        default_lead, supporting, _ = rule.departments_for(town_id)
-        lead = lead or default_lead
+    def _item(self, town_id: str, service_item: str | None) -> ServiceItem | None:
+        if service_item is None or self.registry is None:
+            return None
+        try:
+            return self.registry.service_item(town_id, service_item)
+        except KeyError:  # intake refuses unknown items; a rule cannot name a department for one
+            return None
+
+    def _route(self, rule: Rule, town_id: str, lead: str | None = None, service_item: str | None = None) -> Route:
+        item = self._item(town_id, service_item)
+        default_lead, supporting, _ = rule.departments_for(town_id, item.department if item else None)
+        lead = lead or default_lead or None
+        by_item = item is not None and rule.lead == SERVICE_ITEM_LEAD
         return Route(
             rule_id=rule.id,
             tier=rule.tier,
             lead=lead,
             supporting=tuple(s for s in supporting if s != lead),
             priority=rule.priority,
-            accept_within=rule.accept_within,
-            resolve_within=rule.resolve_within,
+            accept_within=timedelta(hours=item.accept_hours) if item and by_item else rule.accept_within,
+            resolve_within=timedelta(days=item.resolve_days) if item and by_item else rule.resolve_within,
         )
 
     def explain(
-        self, category: str, severity: str, town_id: str, grid_id: str, stage: Stage = "reported"
+        self,
+        category: str,
+        severity: str,
+        town_id: str,
+        grid_id: str,
+        stage: Stage = "reported",
+        *,
+        service_item: str | None = None,
+        channel: str | None = None,
     ) -> Explanation:
         trace: list[tuple[str, str]] = []
         for rule in self.rules:
-            why = rule.match.mismatch(category, severity, town_id, grid_id, stage)
+            why = rule.match.mismatch(
+                category, severity, town_id, grid_id, stage, service_item=service_item, channel=channel
+            )
+            if not why and rule.lead == SERVICE_ITEM_LEAD and self._item(town_id, service_item) is None:
+                why = f"service item {service_item} is not in the catalogue of {town_id}"
             if not why:
-                return Explanation(self._route(rule, town_id), rule, tuple(trace))
+                return Explanation(self._route(rule, town_id, service_item=service_item), rule, tuple(trace))
             trace.append((rule.id, why))
         return Explanation(None, None, tuple(trace))
 
-    def route(self, category: str, severity: str, town_id: str, grid_id: str, stage: Stage = "reported") -> Route:
-        found = self.explain(category, severity, town_id, grid_id, stage).route
+    def route(
+        self,
+        category: str,
+        severity: str,
+        town_id: str,
+        grid_id: str,
+        stage: Stage = "reported",
+        *,
+        service_item: str | None = None,
+        channel: str | None = None,
+    ) -> Route:
+        found = self.explain(
+            category, severity, town_id, grid_id, stage, service_item=service_item, channel=channel
+        ).route
         if found is None:  # validation guarantees a catch-all per stage
             raise RulesError(f"{self.source}: no rule matches {category}/{severity} in {grid_id} ({stage})")
         return found
 
     def reroute(
-        self, category: str, severity: str, town_id: str, grid_id: str, stage: Stage, exclude: set[str]
+        self,
+        category: str,
+        severity: str,
+        town_id: str,
+        grid_id: str,
+        stage: Stage,
+        exclude: set[str],
+        *,
+        service_item: str | None = None,
+        channel: str | None = None,
     ) -> Route | None:
         """After a return: the next department-tier lead (rule leads, then their alternates) not excluded."""
+        item = self._item(town_id, service_item)
         for rule in self.rules:
-            if rule.tier is not Tier.DEPARTMENT or not rule.match.fits(category, severity, town_id, grid_id, stage):
+            fits = rule.match.fits(
+                category, severity, town_id, grid_id, stage, service_item=service_item, channel=channel
+            )
+            if rule.tier is not Tier.DEPARTMENT or not fits:
                 continue
-            lead, _, alternates = rule.departments_for(town_id)
+            lead, _, alternates = rule.departments_for(town_id, item.department if item else None)
             for candidate in (lead, *alternates):
                 if candidate and candidate not in exclude:
-                    route = self._route(rule, town_id, lead=candidate)
+                    route = self._route(rule, town_id, lead=candidate, service_item=service_item)
                     return Route(
                         route.rule_id,
                         route.tier,
@@ -223,16 +322,28 @@ class RuleBook:
         return None
 
     def route_for_lead(
-        self, category: str, severity: str, town_id: str, grid_id: str, stage: Stage, lead: str
+        self,
+        category: str,
+        severity: str,
+        town_id: str,
+        grid_id: str,
+        stage: Stage,
+        lead: str,
+        *,
+        service_item: str | None = None,
+        channel: str | None = None,
     ) -> Route:
         """A supervisor's reroute: deadlines of the first rule naming ``lead``, else of the matched rule."""
+        facts: dict[str, Any] = {"service_item": service_item, "channel": channel}
+        item = self._item(town_id, service_item)
         for rule in self.rules:
-            fits = rule.match.fits(category, severity, town_id, grid_id, rule.match.stage)
-            if rule.tier is Tier.DEPARTMENT and fits and rule.departments_for(town_id)[0] == lead:
-                return self._route(rule, town_id)
-        matched = self.route(category, severity, town_id, grid_id, stage)
+            fits = rule.match.fits(category, severity, town_id, grid_id, rule.match.stage, **facts)
+            named = rule.departments_for(town_id, item.department if item else None)[0]
+            if rule.tier is Tier.DEPARTMENT and fits and named == lead:
+                return self._route(rule, town_id, service_item=service_item)
+        matched = self.route(category, severity, town_id, grid_id, stage, **facts)
         if matched.tier is not Tier.DEPARTMENT:
-            matched = self.route(category, severity, town_id, grid_id, "whistled")
+            matched = self.route(category, severity, town_id, grid_id, "whistled", **facts)
         return Route(
             matched.rule_id, Tier.DEPARTMENT, lead, (), matched.priority, matched.accept_within, matched.resolve_within
         )
@@ -248,6 +359,10 @@ def _check(rules: tuple[Rule, ...], registry: Registry, source: str) -> None:
         if rule.tier is Tier.DEPARTMENT:
             if not rule.lead:
                 problems.append(f"{where}: lead: required on the department tier")
+            if SERVICE_ITEM_LEAD in (rule.lead, *rule.supporting, *rule.alternates) and rule.match.service_item is None:
+                problems.append(f"{where}: lead: {SERVICE_ITEM_LEAD} needs a match on service_item")
+            if SERVICE_ITEM_LEAD in (*rule.supporting, *rule.alternates):
+                problems.append(f"{where}: supporting/alternates: {SERVICE_ITEM_LEAD} may only be the lead")
             for town_id in towns:
                 lead, supporting, alternates = rule.departments_for(town_id)
                 for field, ids in (("lead", (lead,)), ("supporting", supporting), ("alternates", alternates)):
@@ -287,7 +402,7 @@ def parse_rules(document: Any, registry: Registry, source: str = "<rules>") -> R
                 lines.append(f"{source}: {'.'.join(map(str, loc)) or '(file)'}: {item['msg']}")
         raise RulesError("invalid routing rules:\n  " + "\n  ".join(lines)) from None
     _check(parsed.rules, registry, source)
-    return RuleBook(parsed.rules, source)
+    return RuleBook(parsed.rules, source, registry)
 
 
 def load_rules(path: Path, registry: Registry) -> RuleBook:

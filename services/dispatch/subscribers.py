@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 from faststream import AckPolicy
 from faststream.rabbit import RabbitRouter
 
-from services.dispatch.handlers import on_command, on_matter_reported
+from services.dispatch.handlers import on_command, on_matter_reported, on_supervision_visit
 from shared import topology
 from shared.broker import subscriber_channel
-from shared.contracts import AnyCommand, MatterReported
+from shared.contracts import AnyDispatchCommand, MatterReported, RecordSupervisionVisit
 
 if TYPE_CHECKING:
     from services.dispatch.deps import DispatchDeps
@@ -41,9 +41,13 @@ def build_router(deps: DispatchDeps) -> RabbitRouter:
         ack_policy=AckPolicy.NACK_ON_ERROR,
         channel=subscriber_channel(deps.prefetch),
         title=topology.DISPATCH_COMMANDS.name,
-        description="Every command on gw.commands (key `<town_id>.<command_type>`), by `command_type`",
+        description="Every command on gw.commands (key `<town_id>.<command_type>`), by `command_type`: "
+        "the matter commands and the grids' supervision visits",
     )
-    async def command(command: AnyCommand) -> None:
-        await on_command(deps, command)
+    async def command(command: AnyDispatchCommand) -> None:
+        if isinstance(command, RecordSupervisionVisit):
+            await on_supervision_visit(deps, command)
+        else:
+            await on_command(deps, command)
 
     return router

@@ -3,8 +3,9 @@
 The flow for every channel (HTTP, Open311, AMQP):
 
 1. ``check_against_registry``: the submission names a town, grid and micro-grid that exist and
-   belong together; it answers a ``RegisteredSubmission``, the only thing ``accept_report``
-   takes (so the registry is consulted once per report, whatever the door);
+   belong together, and a service item (optional) of the town's catalogue and of the report's
+   category, with the details its attributes ask for; it answers a ``RegisteredSubmission``,
+   the only thing ``accept_report`` takes (so the registry is consulted once per report, whatever the door);
 2. ``accept_report``: a ``MatterReported`` is built and inserted ``pending`` in ``intake_reports`` under its
    ``report_id`` (scoped by town, a unique key):
    - new: it is published;
@@ -117,7 +118,48 @@ def check_against_registry(submission: ReportSubmission, registry: Registry) -> 
             raise RegistryMismatchError(
                 "micro_grid_id", f"micro-grid {micro.micro_grid_id!r} is not in grid {grid.grid_id!r}"
             )
+    if submission.service_item is not None:
+        check_service_item(submission, registry)
+    elif submission.service_details:
+        raise RegistryMismatchError("service_details", "only with a service_item")
     return RegisteredSubmission(submission)
+
+
+def check_service_item(submission: ReportSubmission, registry: Registry) -> None:
+    """The item is in the town's catalogue, of the report's category (the category is never taken
+    silently from the item: a report that says one thing and names another is refused), and the
+    details answer its attributes: every required one, no unknown one, list values from the list."""
+    assert submission.service_item is not None
+    try:
+        item = registry.service_item(submission.town_id, submission.service_item)
+    except UnknownEntity as error:
+        raise RegistryMismatchError("service_item", str(error)) from None
+    if item.category != submission.category:
+        raise RegistryMismatchError(
+            "service_item", f"service item {item.code!r} is of category {item.category.value!r}, not of the report's"
+        )
+    attributes = {a.code: a for a in item.attributes}
+    for code in submission.service_details:
+        if code not in attributes:
+            raise RegistryMismatchError(f"service_details.{code}", f"not an attribute of service item {item.code!r}")
+    for attribute in item.attributes:
+        value = submission.service_details.get(attribute.code)
+        if value is None or not value.strip():
+            if attribute.required:
+                raise RegistryMismatchError(f"service_details.{attribute.code}", "required by the service item")
+            continue
+        if attribute.datatype == "number" and not _is_number(value):
+            raise RegistryMismatchError(f"service_details.{attribute.code}", "must be a number")
+        if attribute.datatype == "singlevaluelist" and value not in attribute.values:
+            raise RegistryMismatchError(f"service_details.{attribute.code}", "not one of the listed values")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def submission_hash(submission: ReportSubmission) -> str:
@@ -149,6 +191,8 @@ def build_event(submission: ReportSubmission, channel: Channel) -> MatterReporte
         contact=submission.contact,
         attachments=list(submission.attachments),
         reported_at=(submission.occurred_at or utc_now()).astimezone(UTC),
+        service_item=submission.service_item,
+        service_details=dict(submission.service_details),
     )
 
 

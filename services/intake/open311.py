@@ -30,8 +30,9 @@ from services.intake.handlers import (
 from services.intake.open311_answers import FORMATS, Open311Error, check_format, paging, parse_date, render_answer
 from services.intake.open311_catalogue import (
     CATEGORY_CODES,
-    FORM_FIELD_OF,
     derived_report_id,
+    find_service_item,
+    form_field,
     form_to_submission,
     location_problem,
     service_definition,
@@ -51,7 +52,7 @@ from services.intake.open311_schemas import (
 from services.intake.tokens import TokenClaims, TokenError, verify_token
 from services.intake.views import RequestFilter, RequestView
 from shared.contracts import ReportSubmission
-from shared.domain import Category, Channel
+from shared.domain import Channel
 
 PREFIX = "/open311/v2"
 ROUTE_SERVICES = f"{PREFIX}/services.json"
@@ -91,13 +92,15 @@ def _failed(deps: IntakeDeps, route: str, error: Open311Error, fmt: str) -> Resp
 
 @router.get("/services.{fmt}", response_model=list[Open311Service], responses={**ERRORS, **XML_OK})
 async def get_services(deps: Deps, fmt: str, jurisdiction_id: str | None = None) -> Response:
-    """The categories, as Open311 services."""
+    """The town's service catalogue, grouped by category (``group``): each group lists its service
+    items, then the category itself for matters no item fits. Without ``jurisdiction_id`` the
+    registry's only town (several towns: the categories only)."""
     try:
         check_format(fmt)
-        _jurisdiction(deps, jurisdiction_id, required=False)
+        town_id = _jurisdiction(deps, jurisdiction_id, required=False) or _only_town(deps)
     except Open311Error as error:
         return _failed(deps, ROUTE_SERVICES, error, fmt)
-    return _answer(deps, ROUTE_SERVICES, fmt, "services", service_list())
+    return _answer(deps, ROUTE_SERVICES, fmt, "services", service_list(deps.registry, town_id))
 
 
 @router.get("/services/{service_code}.{fmt}", response_model=Open311ServiceDefinition, responses={**ERRORS, **XML_OK})
@@ -109,14 +112,16 @@ async def get_service_definition(
     try:
         check_format(fmt)
         town_id = _jurisdiction(deps, jurisdiction_id, required=True)
-        if service_code not in CATEGORY_CODES:
+        assert town_id is not None
+        item = find_service_item(deps.registry, town_id, service_code)
+        if item is None and service_code not in CATEGORY_CODES:
             raise Open311Error(404, "not_found", "service_code: unknown service")
         claims = _api_key(deps, api_key) if api_key else None
     except Open311Error as error:
         return _failed(deps, ROUTE_SERVICE, error, fmt)
     grids = [(g.grid_id, f"{g.name_zh} {g.name}") for g in deps.registry.all_grids() if g.town_id == town_id]
     grid_known = claims is not None and claims.grid_id is not None
-    body = service_definition(Category(service_code), grids, grid_required=not grid_known)
+    body = service_definition(service_code, grids, grid_required=not grid_known, item=item)
     return _answer(deps, ROUTE_SERVICE, fmt, "service_definition", body)
 
 
@@ -137,12 +142,13 @@ async def post_service_request(request: Request, deps: Deps, fmt: str) -> Respon
         assert town_id is not None
         if not form.get("service_code"):
             raise Open311Error(400, "invalid", "service_code: required")
-        if form["service_code"] not in CATEGORY_CODES:
+        item = find_service_item(deps.registry, town_id, form["service_code"])
+        if item is None and form["service_code"] not in CATEGORY_CODES:
             raise Open311Error(400, "invalid", "service_code: unknown service")
         if (problem := location_problem(form)) is not None:
             raise Open311Error(400, "invalid", problem)
         report_id = form.get("attribute[report_id]") or derived_report_id(pairs)
-        raw = form_to_submission(form, town_id, claims.grid_id, report_id)
+        raw = form_to_submission(form, town_id, claims.grid_id, report_id, item)
         if raw["grid_id"] is None:
             raise Open311Error(400, "invalid", "attribute[grid_id]: required")
         try:
@@ -152,7 +158,7 @@ async def post_service_request(request: Request, deps: Deps, fmt: str) -> Respon
         try:
             registered = check_against_registry(submission, deps.registry)
         except RegistryMismatchError as miss:
-            raise Open311Error(400, "invalid", f"{FORM_FIELD_OF.get(miss.field, miss.field)}: {miss.reason}") from None
+            raise Open311Error(400, "invalid", f"{form_field(miss.field)}: {miss.reason}") from None
         if not claims.may_report_for(submission.town_id, submission.grid_id):
             raise Open311Error(403, "forbidden", "api_key: not valid for this grid")
         try:
@@ -257,7 +263,7 @@ def _descriptions(error: ValidationError) -> list[str]:
     found = []
     for item in error.errors(include_input=False, include_url=False, include_context=False):
         loc = ".".join(str(p) for p in item["loc"] if not isinstance(p, int))
-        found.append(f"{FORM_FIELD_OF.get(loc, loc)}: {item['msg']}")
+        found.append(f"{form_field(loc)}: {item['msg']}")
     return found
 
 
@@ -272,7 +278,8 @@ def _filter(
 ) -> RequestFilter:
     start_date, end_date = start, end
     wanted_codes = [c.strip() for c in (codes or "").split(",") if c.strip()]
-    if unknown := [c for c in wanted_codes if c not in CATEGORY_CODES]:
+    items = {c for c in wanted_codes if c not in CATEGORY_CODES and _is_service_item(deps, town_id, c)}
+    if unknown := [c for c in wanted_codes if c not in CATEGORY_CODES and c not in items]:
         raise Open311Error(400, "invalid", f"service_code: unknown service ({len(unknown)} of {len(wanted_codes)})")
     statuses = frozenset(s.strip() for s in (status or "open,closed").split(",") if s.strip())
     if not statuses or not statuses <= {"open", "closed"}:
@@ -281,7 +288,24 @@ def _filter(
     since = parse_date("start_date", start_date) or until - timedelta(days=deps.settings.open311_window_days)
     if since > until:
         raise Open311Error(400, "invalid", "start_date: after end_date")
-    return RequestFilter(town_id=town_id, categories=wanted_codes, start=since, end=until, statuses=statuses)
+    return RequestFilter(
+        town_id=town_id,
+        categories=[c for c in wanted_codes if c in CATEGORY_CODES],
+        start=since,
+        end=until,
+        statuses=statuses,
+        service_items=sorted(items),
+    )
+
+
+def _is_service_item(deps: IntakeDeps, town_id: str | None, code: str) -> bool:
+    towns = [town_id] if town_id is not None else list(deps.registry.town_ids)
+    return any(find_service_item(deps.registry, t, code) is not None for t in towns)
+
+
+def _only_town(deps: IntakeDeps) -> str | None:
+    towns = deps.registry.town_ids
+    return towns[0] if len(towns) == 1 else None
 
 
 def _town_of(view: RequestView) -> str:

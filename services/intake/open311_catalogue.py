@@ -1,5 +1,11 @@
-"""Open311 GeoReport v2 vocabulary: categories as services, their attributes, form -> submission,
-and matters -> service requests. Pure functions; the routes live in ``open311``."""
+"""Open311 GeoReport v2 vocabulary: the town's service catalogue as services, their attributes,
+form -> submission, and matters -> service requests. Pure functions; the routes live in ``open311``.
+
+``services`` lists, grouped by category (``group``), the town's service items (``service_code`` =
+the item's code, from the registry) and after them the category itself (``service_code`` = the
+category, "other ... matters"), so a matter that fits no item can still be reported and clients
+written against the seven category codes keep working. A request for an item is counted under
+the item's category and carries the item on ``MatterReported.service_item``."""
 
 from __future__ import annotations
 
@@ -11,47 +17,41 @@ from shared.domain import Category, MatterState, Severity
 
 if TYPE_CHECKING:
     from services.intake.views import RequestView
-    from shared.registry import Registry
+    from shared.registry import Registry, ServiceItem
 
-# service_code -> (service_name, description, group, keywords)
-SERVICES: Final[dict[Category, tuple[str, str, str, str]]] = {
+# category -> (service_name (also the Open311 group of its items), description, keywords)
+SERVICES: Final[dict[Category, tuple[str, str, str]]] = {
     Category.PUBLIC_OPINION: (
         "Public opinion",
         "Opinions, suggestions and concerns of residents (社情民意)",
-        "community",
         "opinion,suggestion,concern,complaint",
     ),
     Category.DISPUTE: (
         "Dispute",
         "Neighbourhood, family, land or labour disputes to mediate (矛盾纠纷)",
-        "safety and order",
         "dispute,conflict,mediation,neighbour,land",
     ),
     Category.SAFETY_HAZARD: (
         "Safety hazard",
         "Fire, gas, building, road, flood or work-safety hazards (安全隐患)",
-        "safety and order",
         "hazard,fire,gas,flood,road,building,safety",
     ),
     Category.POLICY_PUBLICITY: (
         "Policy publicity",
         "Questions about policies and requests for explanation (政策宣传)",
-        "services",
         "policy,subsidy,insurance,law,information",
     ),
     Category.SERVICE_PROXY: (
         "Proxy service",
         "Errands run for residents: certificates, subsidies, social insurance (代办服务)",
-        "services",
         "proxy,errand,certificate,subsidy,pension,elderly",
     ),
     Category.LIVING_ENVIRONMENT: (
         "Living environment",
         "Rubbish, sewage, littering and village appearance (人居环境)",
-        "environment",
         "rubbish,garbage,sewage,litter,environment,sanitation",
     ),
-    Category.OTHER: ("Other", "Anything else the grid should know about (其他)", "other", "other"),
+    Category.OTHER: ("Other", "Anything else the grid should know about (其他)", "other"),
 }
 
 CATEGORY_CODES: Final = frozenset(c.value for c in Category)
@@ -89,29 +89,87 @@ FORM_FIELD_OF: Final[dict[str, str]] = {
     "micro_grid_id": "attribute[micro_grid_id]",
     "severity": "attribute[severity]",
     "report_id": "attribute[report_id]",
+    "service_item": "service_code",
 }
 
 
-def service_list() -> list[dict[str, Any]]:
+def form_field(field: str) -> str:
+    """The Open311 form field of a ``ReportSubmission`` location (``service_details.x`` -> ``attribute[x]``)."""
+    if field.startswith("service_details."):
+        return f"attribute[{field.removeprefix('service_details.')}]"
+    return FORM_FIELD_OF.get(field, field)
+
+
+def _category_service(code: Category) -> dict[str, Any]:
+    name, description, keywords = SERVICES[code]
+    return {
+        "service_code": code.value,
+        "service_name": name if code is Category.OTHER else f"{name}: other matters",
+        "description": description,
+        "metadata": True,
+        "type": "realtime",
+        "keywords": keywords,
+        "group": name,
+    }
+
+
+def _item_service(item: ServiceItem, registry: Registry) -> dict[str, Any]:
+    department = registry.department(item.department)
+    return {
+        "service_code": item.code,
+        "service_name": item.name,
+        "description": f"{item.name_zh}. Handled by {department.name} ({department.name_zh}); accepted within "
+        f"{item.accept_hours} h, resolved within {item.resolve_days} days.",
+        "metadata": True,
+        "type": "realtime",
+        "keywords": f"{item.category.value},{item.code.replace('_', ',')}",
+        "group": SERVICES[item.category][0],
+    }
+
+
+def service_list(registry: Registry, town_id: str | None) -> list[dict[str, Any]]:
+    """The town's catalogue grouped by category (each group: its items, then the category itself);
+    without a town (a county of several, no jurisdiction_id) the categories only."""
+    items = registry.service_catalogue(town_id) if town_id is not None else ()
+    services: list[dict[str, Any]] = []
+    for category in SERVICES:
+        services += [_item_service(i, registry) for i in items if i.category is category]
+        services.append(_category_service(category))
+    return services
+
+
+def find_service_item(registry: Registry, town_id: str, code: str) -> ServiceItem | None:
+    """The town's service item with this Open311 ``service_code`` (None: a category or unknown)."""
+    try:
+        return registry.service_item(town_id, code)
+    except KeyError:
+        return None
+
+
+def _item_attributes(item: ServiceItem) -> list[dict[str, Any]]:
     return [
         {
-            "service_code": code.value,
-            "service_name": name,
-            "description": description,
-            "metadata": True,
-            "type": "realtime",
-            "keywords": keywords,
-            "group": group,
+            "variable": True,
+            "code": attribute.code,
+            "datatype": attribute.datatype,
+            "required": attribute.required,
+            "datatype_description": attribute.description,
+            "order": order,
+            "description": attribute.description,
+            **({"values": [{"key": v, "name": v} for v in attribute.values]} if attribute.values else {}),
         }
-        for code, (name, description, group, keywords) in SERVICES.items()
+        for order, attribute in enumerate(item.attributes, start=5)
     ]
 
 
-def service_definition(code: Category, grids: list[tuple[str, str]], *, grid_required: bool) -> dict[str, Any]:
+def service_definition(
+    code: str, grids: list[tuple[str, str]], *, grid_required: bool, item: ServiceItem | None = None
+) -> dict[str, Any]:
     """``grids``: the jurisdiction's ``(grid_id, name)``; a client fills ``grid_id`` from them alone.
-    Not required when the caller's api_key was issued for one grid (that grid is the default)."""
+    Not required when the caller's api_key was issued for one grid (that grid is the default).
+    A service item adds the attributes it asks for (``attribute[<code>]`` in a request)."""
     return {
-        "service_code": code.value,
+        "service_code": code,
         "attributes": [
             {
                 "variable": True,
@@ -153,6 +211,7 @@ def service_definition(code: Category, grids: list[tuple[str, str]], *, grid_req
                 "order": 4,
                 "description": "Report id",
             },
+            *(_item_attributes(item) if item is not None else []),
         ],
     }
 
@@ -163,8 +222,11 @@ def derived_report_id(form: list[tuple[str, str]]) -> str:
     return "open311-" + hashlib.sha256(content.encode()).hexdigest()[:40]
 
 
-def form_to_submission(form: dict[str, str], town_id: str, default_grid: str | None, report_id: str) -> dict[str, Any]:
-    """The ``ReportSubmission`` dict for an Open311 POST (validation happens on the model)."""
+def form_to_submission(
+    form: dict[str, str], town_id: str, default_grid: str | None, report_id: str, item: ServiceItem | None = None
+) -> dict[str, Any]:
+    """The ``ReportSubmission`` dict for an Open311 POST (validation happens on the model). For a
+    service item the category is the item's and ``attribute[<code>]`` answer its attributes."""
     location: dict[str, Any] = {}
     if form.get("lat") or form.get("long"):
         location["lat"], location["long"] = form.get("lat") or None, form.get("long") or None
@@ -176,7 +238,7 @@ def form_to_submission(form: dict[str, str], town_id: str, default_grid: str | N
         "report_id": report_id,
         "town_id": town_id,
         "grid_id": form.get("attribute[grid_id]") or default_grid,
-        "category": form.get("service_code"),
+        "category": item.category.value if item is not None else form.get("service_code"),
         "severity": form.get("attribute[severity]") or Severity.MINOR.value,
         "origin": "citizen_request",
         "summary": form.get("description", ""),
@@ -186,6 +248,10 @@ def form_to_submission(form: dict[str, str], town_id: str, default_grid: str | N
     }
     if form.get("attribute[micro_grid_id]"):
         submission["micro_grid_id"] = form["attribute[micro_grid_id]"]
+    if item is not None:
+        submission["service_item"] = item.code
+        answers = {a.code: form.get(f"attribute[{a.code}]", "") for a in item.attributes}
+        submission["service_details"] = {code: value for code, value in answers.items() if value}
     if any(contact.values()):
         submission["contact"] = contact
     return submission
@@ -217,7 +283,7 @@ def service_request(view: RequestView, registry: Registry) -> dict[str, Any]:
     """One GeoReport v2 service request; contact data is never part of it."""
     if view.matter is not None:
         m = view.matter
-        state, category, summary = m.state, m.category, m.summary
+        state, category, summary, item_code = m.state, m.category, m.summary, m.service_item
         location, attachments, lead = m.location or {}, [], m.lead
         matter_id, grid_id, reported_at = m.matter_id, m.grid_id, m.reported_at
         moments = [t.occurred_at for t in m.timeline] + [d for d in (m.reported_at,) if d]
@@ -225,18 +291,23 @@ def service_request(view: RequestView, registry: Registry) -> dict[str, Any]:
     else:
         assert view.reported is not None
         e = view.reported
-        state, category, summary = MatterState.REPORTED.value, e.category.value, e.summary
+        state, category, summary, item_code = MatterState.REPORTED.value, e.category.value, e.summary, e.service_item
         location = e.location.model_dump() if e.location else {}
         attachments, lead = e.attachments, None
         matter_id, grid_id, reported_at = str(e.matter_id), e.grid_id, e.reported_at
         updated, expected = e.reported_at, None
     service = SERVICES.get(Category(category)) if category in CATEGORY_CODES else None
+    service_name = service[0] if service else category
+    town_id = view.town_id
+    item = find_service_item(registry, town_id, item_code) if item_code and registry.has_town(town_id) else None
+    if item is not None:
+        service_name = item.name
     return {
         "service_request_id": matter_id,
         "status": "closed" if state == MatterState.CLOSED.value else "open",
         "status_notes": STATUS_NOTES.get(state, ""),
-        "service_name": service[0] if service else category,
-        "service_code": category,
+        "service_name": service_name,
+        "service_code": item_code or category,
         "description": summary,
         "agency_responsible": _agency(registry, lead, grid_id),
         "service_notice": "",

@@ -51,6 +51,7 @@ class ReportRecord:
             "town_id": self.event.town_id,
             "grid_id": self.event.grid_id,
             "category": self.event.category.value,
+            "service_item": self.event.service_item,
             "reported_at": self.event.reported_at,
             "body_hash": self.body_hash,
             "event": self.event.model_dump(mode="json"),

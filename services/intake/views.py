@@ -29,10 +29,11 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class RequestFilter:
     town_id: str | None
-    categories: Sequence[str]
+    categories: Sequence[str]  # Open311 service codes that are categories ...
     start: datetime
     end: datetime
     statuses: frozenset[str]  # subset of {"open", "closed"}
+    service_items: Sequence[str] = ()  # ... and those that are service items (either matches)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +78,15 @@ class RequestViews:
         window: dict[str, Any] = {"reported_at": {"$gte": wanted.start, "$lte": wanted.end}}
         if wanted.town_id is not None:
             window["town_id"] = wanted.town_id
+        wanted_codes: list[dict[str, Any]] = []
         if wanted.categories:
-            window["category"] = {"$in": list(wanted.categories)}
+            wanted_codes.append({"category": {"$in": list(wanted.categories)}})
+        if wanted.service_items:
+            wanted_codes.append({"service_item": {"$in": list(wanted.service_items)}})
+        if len(wanted_codes) == 1:
+            window.update(wanted_codes[0])
+        elif wanted_codes:
+            window["$or"] = wanted_codes
         query = dict(window)
         if wanted.statuses == {"closed"}:
             query["state"] = MatterState.CLOSED.value

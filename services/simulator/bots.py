@@ -6,6 +6,11 @@ drawn by the plan. A matter's *fate* (from the scenario plan, found by its repor
 the path: straight through, returned until a supervisor reroutes it, whistled up from the
 grid, or closed only after an unsatisfied first feedback. Because fates are planned, a full
 replay lands on exact figures.
+
+A supervised matter waits in supervision until every matter of its planned visit is there; the
+grid's instructor then records the visit (``RecordSupervisionVisit``, following them all up)
+and reroutes each. A micro-grid member whose matter the plan gives a squad asks for it
+(``AssignSquad``) before accepting.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import aio_pika
 from aiormq.exceptions import ChannelInvalidStateError
@@ -24,9 +31,11 @@ from shared import topology
 from shared.broker import publish_command, subscriber_channel
 from shared.contracts import (
     AcceptMatter,
+    AssignSquad,
     Command,
     MatterDispatched,
     RecordFeedback,
+    RecordSupervisionVisit,
     RerouteMatter,
     ResolveMatter,
     ReturnMatter,
@@ -65,6 +74,7 @@ class MatterMemory:
     first_lead: str | None = None
     supervised: bool = False
     whistled: bool = False
+    squad_asked: bool = False
     feedback_given: int = 0
 
 
@@ -78,6 +88,15 @@ class BotCrew:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     commands_sent: int = 0
     foreign_items: int = 0  # work items of other runs handed back
+    visits_sent: int = 0
+    held: dict[int, dict[str, MatterDispatched]] = field(default_factory=dict)  # visit -> its matters in supervision
+    visited: set[int] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.visit_sizes: dict[int, int] = {}
+        for planned in self.plan.values():
+            if planned.visit is not None:
+                self.visit_sizes[planned.visit] = self.visit_sizes.get(planned.visit, 0) + 1
 
     # ----------------------------------------------------------------- wiring
     def subscribe(self, prefetch: int, towns: list[str]) -> None:
@@ -138,6 +157,9 @@ class BotCrew:
         if is_lead and planned.fate == "supervised" and not memory.supervised:
             await self._send(ReturnMatter, item, owner, reason="not within our remit, please reassign")
             return
+        if is_lead and item.tier == Tier.MICRO_GRID and planned.squad_id and not memory.squad_asked:
+            memory.squad_asked = True
+            await self._send(AssignSquad, item, owner, squad_id=planned.squad_id)
         part = item.matter.owner(owner)
         if part is None or part.state == "dispatched":  # a reopened matter is still its lead's
             await asyncio.sleep(planned.accept_after / self.speed)
@@ -153,6 +175,36 @@ class BotCrew:
 
     async def _supervise(self, item: MatterDispatched, planned: PlannedMatter, memory: MatterMemory) -> None:
         memory.supervised = True
+        if planned.visit is None or planned.visit in self.visited:
+            await self._reroute(item, memory)
+            return
+        waiting = self.held.setdefault(planned.visit, {})
+        waiting[planned.report_id] = item
+        if len(waiting) < self.visit_sizes[planned.visit]:
+            return  # the instructor visits the grid once all of the visit's matters are with supervision
+        self.visited.add(planned.visit)
+        items = list(self.held.pop(planned.visit).values())
+        await self._record_visit(planned, items)
+        for held in items:
+            await self._reroute(held, self.memory[str(held.matter_id)])
+
+    async def _record_visit(self, planned: PlannedMatter, items: list[MatterDispatched]) -> None:
+        assert planned.visit_id is not None
+        first = items[0]
+        visit = RecordSupervisionVisit(
+            town_id=first.town_id,
+            grid_id=first.grid_id,
+            correlation_id=planned.visit_id,
+            actor_id=self.registry.supervisors_of_grid(first.grid_id)[0].staff_id,
+            visit_id=UUID(planned.visit_id),
+            visited_at=datetime.now(UTC),
+            matter_ids=[i.matter_id for i in items],
+            note="followed up with the grid's staff",
+        )
+        await self._publish(visit)
+        self.visits_sent += 1
+
+    async def _reroute(self, item: MatterDispatched, memory: MatterMemory) -> None:
         supervisors = self.registry.supervisors_of_grid(item.grid_id)
         lead = memory.first_lead or self._fallback_department(item.town_id)
         await self._send(
@@ -177,6 +229,9 @@ class BotCrew:
             round=item.round,
             **fields,
         )
+        await self._publish(command)
+
+    async def _publish(self, command: Command | RecordSupervisionVisit) -> None:
         for attempt in range(1, SEND_ATTEMPTS + 1):  # a department keeps trying while the broker is away
             try:
                 await publish_command(self.broker, command)

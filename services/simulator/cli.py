@@ -146,6 +146,10 @@ def simulate_command(
     if until_drained and not result.matches:
         console.print("[red]the read models do not show what was replayed[/]")
         raise typer.Exit(1)
+    if until_drained and not all(row.equal for row in rows):
+        differing = ", ".join(row.label for row in rows if not row.equal)
+        console.print(f"[red]the running system differs from the table: {differing}[/]")
+        raise typer.Exit(1)
 
 
 def run_command(

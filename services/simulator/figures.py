@@ -1,4 +1,9 @@
-"""The figures a scenario is judged by, read from the stats API (never from our own counters)."""
+"""The figures a scenario is judged by, read from the stats API (never from our own counters).
+
+Two kinds: figures counted from the events (``/v1/stats/towns/{id}``; a replay judges its own
+share, "after minus before") and structural ones, what the town is made of as the running stats
+service's registry says (``/v1/registry/towns/{id}``: grids, staff, volunteers, service items),
+taken as they are. Nothing here comes from the scenario's own numbers."""
 
 from __future__ import annotations
 
@@ -20,7 +25,20 @@ FIGURES = (
     "service_proxy_closed",
     "citizen_requests_resolved",
     "supervised_resolved",
+    "visits",
+    "squad_assignments",
 )
+"""Counted from events: a replay's share is the figure after minus before."""
+
+STRUCTURE_FIGURES: dict[str, str] = {  # figure -> field of /v1/registry/towns/{town_id}
+    "grids": "grids",
+    "overall_grids": "overall_grids",
+    "grid_leaders": "grid_leaders",
+    "grid_members": "grid_members",
+    "volunteers": "volunteers",
+    "service_items": "service_items",
+}
+"""What the town is made of (the running service's registry): taken as read, never subtracted."""
 
 
 def figures_of_town(stats: dict[str, Any]) -> dict[str, float]:
@@ -34,19 +52,29 @@ def figures_of_town(stats: dict[str, Any]) -> dict[str, float]:
         "closure_rate": closed / reported if reported else 0.0,
         "service_proxy_closed": float(proxy.get("closed", 0)),
         "citizen_requests_resolved": float(counts.get("closed_citizen_requests", 0)),
-        "supervised_resolved": float(counts.get("closed_supervised", 0)),
+        # the article's 督促指导网格员排查解决问题: matters a supervision visit followed up, closed
+        "supervised_resolved": float(counts.get("closed_followed_up", 0)),
+        "visits": float(counts.get("visits", 0)),
+        "squad_assignments": float(counts.get("squad_assignments", 0)),
     }
 
 
+def structure_of_town(structure: dict[str, Any]) -> dict[str, float]:
+    return {figure: float(structure.get(field, 0)) for figure, field in STRUCTURE_FIGURES.items()}
+
+
 async def read_figures(stats_url: str, towns: list[str], registry: Registry) -> dict[str, float]:
-    """Sum of the towns' figures from ``GET /v1/stats/towns/{town_id}``."""
-    total = dict.fromkeys(FIGURES, 0.0)
+    """Sum of the towns' figures: ``GET /v1/stats/towns/{town_id}`` and ``GET /v1/registry/towns/{town_id}``."""
+    total = dict.fromkeys((*FIGURES, *STRUCTURE_FIGURES), 0.0)
     async with httpx.AsyncClient(base_url=stats_url, timeout=10.0) as http:
         for town_id in towns:
             registry.town(town_id)  # an unknown town is a scenario error, not a zero
             response = await http.get(f"/v1/stats/towns/{town_id}")
             response.raise_for_status()
-            for key, value in figures_of_town(response.json()).items():
+            structure = await http.get(f"/v1/registry/towns/{town_id}")
+            structure.raise_for_status()
+            figures = figures_of_town(response.json()) | structure_of_town(structure.json())
+            for key, value in figures.items():
                 total[key] += value
     total["closure_rate"] = total["closed"] / total["reported"] if total["reported"] else 0.0
     return total

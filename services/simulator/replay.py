@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from services.simulator.bots import BotCrew
-from services.simulator.figures import read_figures
+from services.simulator.figures import STRUCTURE_FIGURES, read_figures
 from services.simulator.queues import split_queues
 from services.simulator.scenario import PlannedMatter, Scenario, expected_outcome, plan_scenario
 from services.simulator.submit import SubmitStats, Submitter
@@ -186,7 +186,12 @@ async def _pipeline_depth(api: ManagementApi) -> int:
 
 
 def _since(baseline: dict[str, float], observed: dict[str, float]) -> dict[str, float]:
-    """Figures produced by this replay alone (the database may hold earlier runs)."""
-    out = {k: observed[k] - baseline.get(k, 0.0) for k in observed if k != "closure_rate"}
+    """Figures produced by this replay alone (the database may hold earlier runs); structural
+    figures (the registry's) are what they are now."""
+    out = {
+        k: observed[k] if k in STRUCTURE_FIGURES else observed[k] - baseline.get(k, 0.0)
+        for k in observed
+        if k != "closure_rate"
+    }
     out["closure_rate"] = out["closed"] / out["reported"] if out.get("reported") else 0.0
     return out

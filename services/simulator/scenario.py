@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -25,7 +27,21 @@ SCENARIO_DIR = PROJECT_ROOT / "deploy" / "scenarios"
 
 Fate = Literal["straight", "supervised", "whistled", "unsatisfied_once"]
 Figure = Literal[
-    "reported", "closed", "closure_rate", "service_proxy_closed", "citizen_requests_resolved", "supervised_resolved"
+    "reported",
+    "closed",
+    "closure_rate",
+    "service_proxy_closed",
+    "citizen_requests_resolved",
+    "supervised_resolved",
+    "visits",
+    "squad_assignments",
+    # structural: what the running system's registry says (stats /v1/registry/towns/{id})
+    "grids",
+    "overall_grids",
+    "grid_leaders",
+    "grid_members",
+    "volunteers",
+    "service_items",
 ]
 
 
@@ -41,8 +57,10 @@ class Fates(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     supervised: int = Field(0, ge=0)
+    visits: int = Field(0, ge=0, description="Supervision visits that follow the supervised matters up")
     whistled: int = Field(0, ge=0)
     unsatisfied_once: int = Field(0, ge=0)
+    squad_assisted: int = Field(0, ge=0, description="Minor micro-grid matters given a volunteer squad")
 
 
 class Scenario(BaseModel):
@@ -58,6 +76,7 @@ class Scenario(BaseModel):
     severities: dict[Severity, float]
     channels: dict[Channel, float]
     fates: Fates = Fates()
+    service_items: float = Field(0.0, ge=0, le=1, description="Share of matters naming a service item")
     handling: dict[Literal["accept_after", "resolve_after"], tuple[float, float]]
     expected: list[ExpectedFigure] = Field(default_factory=list)
 
@@ -70,6 +89,8 @@ class Scenario(BaseModel):
         special = self.fates.supervised + self.fates.whistled + self.fates.unsatisfied_once
         if special > self.matters:
             raise ValueError(f"fates ({special}) exceed matters ({self.matters})")
+        if self.fates.visits > self.fates.supervised:
+            raise ValueError(f"visits ({self.fates.visits}) exceed the supervised matters they follow up")
         return self
 
     def registry_path(self) -> Path:
@@ -109,6 +130,11 @@ class PlannedMatter:
     fate: Fate
     accept_after: float  # simulated seconds
     resolve_after: float
+    service_item: str | None = None
+    service_details: tuple[tuple[str, str], ...] = ()  # answers to the item's attributes
+    visit: int | None = None  # the supervision visit that follows it up (supervised fate)
+    visit_id: str | None = None
+    squad_id: str | None = None  # the volunteer squad its micro-grid member asks for help
 
 
 def _exact_counts(shares: dict[str, float], total: int) -> dict[str, int]:
@@ -158,6 +184,8 @@ def plan_scenario(scenario: Scenario, registry: Registry, *, seed: int = 1, run_
         channel = Channel(channels[i])
         if channel == Channel.OPEN311 and origins[i] != "citizen_request":
             channel = Channel.APP  # Open311 requests come from citizens by definition
+        if channel == Channel.OPEN311 and i in whistled:
+            channel = Channel.APP  # an online request for a service goes to its department: nothing to whistle
         fate: Fate = (
             "whistled"
             if i in whistled
@@ -186,17 +214,99 @@ def plan_scenario(scenario: Scenario, registry: Registry, *, seed: int = 1, run_
                 resolve_after=rng.uniform(lo_r, hi_r),
             )
         )
-    return plan
+    plan = _with_service_items(plan, scenario, registry, rng)
+    plan = _with_visits(plan, scenario.fates.visits, registry, tag)
+    return _with_squads(plan, scenario.fates.squad_assisted, registry, rng)
+
+
+def _with_service_items(
+    plan: list[PlannedMatter], scenario: Scenario, registry: Registry, rng: random.Random
+) -> list[PlannedMatter]:
+    """A share of the matters name one of their town's service items of their category, with
+    answers to the attributes it requires."""
+    out = []
+    for m in plan:
+        items = [i for i in registry.service_catalogue(m.town_id) if i.category == m.category]
+        if not items or rng.random() >= scenario.service_items:
+            out.append(m)
+            continue
+        item = items[rng.randrange(len(items))]
+        details = tuple(
+            (a.code, a.values[0] if a.values else "3") for a in item.attributes if a.required
+        )  # a number attribute gets "3"
+        out.append(replace(m, service_item=item.code, service_details=details))
+    return out
+
+
+def _with_visits(plan: list[PlannedMatter], visits: int, registry: Registry, tag: str) -> list[PlannedMatter]:
+    """``visits`` supervision visits share the supervised matters, one grid per visit: every grid
+    with supervised matters gets one, the rest go where most matters wait per visit; each grid's
+    matters are split evenly over its visits (in plan order)."""
+    by_grid: dict[str, list[int]] = defaultdict(list)
+    for m in plan:
+        if m.fate == "supervised":
+            by_grid[m.grid_id].append(m.index)
+    if not visits or not by_grid:
+        return plan
+    grids = sorted(by_grid)
+    count = dict.fromkeys(grids[:visits], 1)
+    while sum(count.values()) < visits:
+        room = [g for g in count if count[g] < len(by_grid[g])]
+        if not room:
+            break
+        busiest = max(room, key=lambda g: (len(by_grid[g]) / count[g], g))
+        count[busiest] += 1
+    visit_of: dict[int, int] = {}
+    number = 0
+    for grid_id in count:
+        indices = by_grid[grid_id]
+        for k in range(count[grid_id]):
+            for index in indices[k * len(indices) // count[grid_id] : (k + 1) * len(indices) // count[grid_id]]:
+                visit_of[index] = number
+            number += 1
+    return [
+        replace(
+            m, visit=visit_of[m.index], visit_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tag}/visit/{visit_of[m.index]}"))
+        )
+        if m.index in visit_of
+        else m
+        for m in plan
+    ]
+
+
+def _with_squads(
+    plan: list[PlannedMatter], assisted: int, registry: Registry, rng: random.Random
+) -> list[PlannedMatter]:
+    """``assisted`` minor matters (kept by their micro-grid member) get one of their grid's squads."""
+    candidates = [
+        m.index
+        for m in plan
+        if m.severity == Severity.MINOR
+        and m.fate in ("straight", "unsatisfied_once")
+        and m.channel != Channel.OPEN311
+        and registry.grid(m.grid_id).squads
+    ]
+    rng.shuffle(candidates)
+    chosen = set(candidates[:assisted])
+    out = []
+    for m in plan:
+        squads = registry.grid(m.grid_id).squads
+        out.append(replace(m, squad_id=squads[rng.randrange(len(squads))].squad_id) if m.index in chosen else m)
+    return out
 
 
 def expected_outcome(plan: list[PlannedMatter]) -> dict[str, float]:
-    """What the read models must show once the plan is fully replayed and drained."""
+    """What the read models must show once the plan is fully replayed and drained (the figures
+    the plan decides; structural ones come from the registry, not from a plan)."""
     total = len(plan)
+    followed_up = [m for m in plan if m.visit is not None]
     return {
         "reported": total,
         "closed": total,
         "closure_rate": 1.0 if total else 0.0,
         "service_proxy_closed": sum(1 for m in plan if m.category == Category.SERVICE_PROXY),
         "citizen_requests_resolved": sum(1 for m in plan if m.origin == "citizen_request"),
-        "supervised_resolved": sum(1 for m in plan if m.fate == "supervised"),
+        "supervised_resolved": len(followed_up),
+        "visits": len({m.visit for m in followed_up}),
+        "squad_assignments": sum(1 for m in plan if m.squad_id is not None),
     }

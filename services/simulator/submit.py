@@ -74,6 +74,8 @@ def submission_of(m: PlannedMatter) -> ReportSubmission:
         reporter_id=m.reporter_id,
         reporter_role=ReporterRole.SENSOR if m.channel == Channel.AMQP else ReporterRole.GRID_MEMBER,
         occurred_at=datetime.now(UTC),
+        service_item=m.service_item,
+        service_details=dict(m.service_details),
     )
 
 
@@ -134,8 +136,9 @@ class Submitter:
             response = await self.http.post(
                 "/open311/v2/requests.json",
                 data={
+                    **{f"attribute[{code}]": value for code, value in m.service_details},
                     "jurisdiction_id": m.town_id,
-                    "service_code": m.category.value,
+                    "service_code": m.service_item or m.category.value,
                     "description": summary_of(m),
                     "address_string": f"micro-grid {m.micro_grid_id}",
                     "api_key": self.token(m.town_id, None, "open311"),

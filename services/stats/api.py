@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.stats import queries
-from services.stats.schemas import Backlog, DepartmentStats, GridStats, MatterAnswer, TownStats
+from services.stats.schemas import Backlog, DepartmentStats, GridStats, MatterAnswer, TownStats, TownStructure
 from shared.mongo import MongoDoc
 from shared.problems import ProblemError, problem_responses
 from shared.read_models import MatterView
@@ -95,6 +95,15 @@ async def town_stats(town_id: str, db: Db, registry: Reg, start: From = None, en
         raise _not_found("town", town_id)
     _check_period(start, end)
     return await queries.town_stats(db, town_id, start, end)
+
+
+@router.get("/registry/towns/{town_id}", response_model=TownStructure, responses=problem_responses(404))
+async def town_structure(town_id: str, registry: Reg) -> dict[str, Any]:
+    """Grids, staff, volunteer squads and the service catalogue of a town, from the registry this
+    service runs with: the structural half of the town's figures (the other half is counted from events)."""
+    if not registry.has_town(town_id):
+        raise _not_found("town", town_id)
+    return queries.town_structure(registry, town_id)
 
 
 @router.get("/stats/grids/{grid_id}", response_model=GridStats, responses=ERRORS)

@@ -26,19 +26,21 @@ from shared.contracts import (
     MatterCommandRejected,
     MatterDispatched,
     MatterEscalated,
+    MatterFollowedUp,
     MatterReopened,
     MatterReported,
     MatterRerouted,
     MatterResolved,
     MatterReturned,
     MatterWhistled,
+    SquadAssigned,
 )
-from shared.domain import Tier
+from shared.domain import MatterState, Tier
 
 if TYPE_CHECKING:
     from datetime import datetime, tzinfo
 
-    from shared.contracts import AnyEvent
+    from shared.contracts import AnyEvent, SupervisionVisitRecorded
     from shared.registry import Registry
 
 MATTER_FIGURES: tuple[str, ...] = (
@@ -66,8 +68,17 @@ MATTER_FIGURES: tuple[str, ...] = (
     "breached_accept",  # a first escalation (level 1) = one SLA breach
     "breached_resolve",
     "rejected",  # MatterCommandRejected
+    "visits",  # supervision visits by grid instructors (SupervisionVisitRecorded)
+    "followed_up",  # follow-ups of matters on those visits (MatterFollowedUp)
+    "followed_up_matters",  # matters followed up at least once (their first follow-up)
+    "closed_followed_up",  # followed-up matters closed: problems supervised to resolution (督促指导解决)
+    "squad_assignments",  # volunteer squads given a minor matter (SquadAssigned)
+    "squad_volunteers",  # people in those squads, summed over the assignments
 )
 """Figures of towns and grids (per matter: lead actions only)."""
+
+INSTRUCTOR_FIGURES: tuple[str, ...] = ("visits", "followed_up")
+"""Figures of one grid instructor (``instructors.<staff_id>.<figure>`` in a bucket)."""
 
 DEPARTMENT_FIGURES: tuple[str, ...] = (
     "dispatched",  # rounds where the department is lead or supporting
@@ -121,31 +132,48 @@ class CounterUpdate:
     bucket_id: str
     town_id: str
     day: str
-    category: str
+    category: str | None  # None: a grid's event (a visit), counted under no category
     grid_id: str
     matter: Counter[str] = field(default_factory=Counter)  # figures of the town, category and grid
     departments: dict[str, Counter[str]] = field(default_factory=dict)
+    instructors: dict[str, Counter[str]] = field(default_factory=dict)
 
     def increments(self) -> dict[str, int]:
         """Dotted paths to ``$inc`` (empty when the event adds to no figure)."""
         inc: dict[str, int] = {}
         for figure, n in self.matter.items():
             inc[f"totals.{figure}"] = n
-            inc[f"counts.{self.category}.{figure}"] = n
+            if self.category is not None:
+                inc[f"counts.{self.category}.{figure}"] = n
             inc[f"grids.{self.grid_id}.{figure}"] = n
         for department, figures in self.departments.items():
             for figure, n in figures.items():
                 inc[f"departments.{department_key(department)}.{figure}"] = n
+        for instructor, figures in self.instructors.items():
+            for figure, n in figures.items():
+                inc[f"instructors.{instructor}.{figure}"] = n
         return {path: n for path, n in inc.items() if n}
 
     def department(self, department_id: str) -> Counter[str]:
         return self.departments.setdefault(department_id, Counter())
+
+    def instructor(self, staff_id: str) -> Counter[str]:
+        return self.instructors.setdefault(staff_id, Counter())
 
 
 def _count_escalation(event: MatterEscalated, figures: Counter[str]) -> None:
     figures[f"escalated_l{event.level}"] += 1
     if event.level == 1:
         figures[f"breached_{event.deadline}"] += 1
+
+
+def visit_counter_update(visit: SupervisionVisitRecorded, zone: tzinfo) -> CounterUpdate:
+    """A supervision visit counts on the day it took place, for the town, the grid and the instructor."""
+    day = day_of(visit.visited_at, zone)
+    update = CounterUpdate(bucket_id(visit.town_id, day, visit.message_id), visit.town_id, day, None, visit.grid_id)
+    update.matter["visits"] += 1
+    update.instructor(visit.instructor_id)["visits"] += 1
+    return update
 
 
 def counter_update(event: AnyEvent, registry: Registry, zone: tzinfo) -> CounterUpdate:
@@ -190,9 +218,21 @@ def counter_update(event: AnyEvent, registry: Registry, zone: tzinfo) -> Counter
                 closed=1,
                 closed_citizen_requests=int(event.origin == "citizen_request"),
                 closed_supervised=int(event.supervised),
+                closed_followed_up=int(event.followed_up),
                 feedback=1,
                 satisfaction_sum=event.satisfaction,
             )
+        case MatterFollowedUp():
+            # Supervised to resolution once per matter: at its closure when it was followed up
+            # before (MatterClosed.followed_up), or here when the first follow-up finds it closed.
+            m.update(
+                followed_up=1,
+                followed_up_matters=int(event.first),
+                closed_followed_up=int(event.first and event.matter.state is MatterState.CLOSED),
+            )
+            update.instructor(event.by)["followed_up"] += 1
+        case SquadAssigned():
+            m.update(squad_assignments=1, squad_volunteers=event.volunteers)
         case MatterReopened():
             m.update(reopened=1, feedback=1, satisfaction_sum=event.satisfaction)
         case MatterReturned():

@@ -5,20 +5,22 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from services.stats.effects import counter_update
+from services.stats.effects import counter_update, visit_counter_update
 from services.stats.store import Effect
+from shared.contracts import SupervisionVisitRecorded
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from datetime import tzinfo
 
     from services.stats.deps import StatsDeps
-    from shared.contracts import AnyEvent
+    from shared.contracts import AnyStatsEvent
     from shared.registry import Registry
 
 log = logging.getLogger("gridwhistle.stats.handlers")
 
 
-def refuse_unknown_places(event: AnyEvent, registry: Registry) -> AnyEvent:
+def refuse_unknown_places(event: AnyStatsEvent, registry: Registry) -> AnyStatsEvent:
     """An event about a grid the registry does not place in its town is refused for good
     (PermanentError: dead-lettered with the reason), as dispatch refuses it: stats must not count
     a matter dispatch never took."""
@@ -26,10 +28,17 @@ def refuse_unknown_places(event: AnyEvent, registry: Registry) -> AnyEvent:
     return event
 
 
-async def when_events_arrive_update_read_models(deps: StatsDeps, events: Sequence[AnyEvent]) -> set[str]:
+def effect_of(event: AnyStatsEvent, registry: Registry, zone: tzinfo) -> Effect:
+    """The event with its counter effects (a visit's own, or a matter event's)."""
+    if isinstance(event, SupervisionVisitRecorded):
+        return Effect(event, visit_counter_update(event, zone))
+    return Effect(event, counter_update(event, registry, zone))
+
+
+async def when_events_arrive_update_read_models(deps: StatsDeps, events: Sequence[AnyStatsEvent]) -> set[str]:
     """Apply a batch of events exactly once in effect; returns the message ids applied now
     (the others had been applied before: a redelivery or a duplicate)."""
-    effects = [Effect(event, counter_update(event, deps.registry, deps.zone)) for event in events]
+    effects = [effect_of(event, deps.registry, deps.zone) for event in events]
     applied = await deps.store.apply_batch(effects)
     observer = deps.observer
     if observer is not None:

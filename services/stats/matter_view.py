@@ -25,12 +25,14 @@ from shared.contracts import (
     MatterDispatched,
     MatterEscalated,
     MatterEvent,
+    MatterFollowedUp,
     MatterReopened,
     MatterReported,
     MatterRerouted,
     MatterResolved,
     MatterReturned,
     MatterWhistled,
+    SquadAssigned,
 )
 from shared.domain import MatterState
 
@@ -74,6 +76,10 @@ def _by_and_detail(event: AnyEvent) -> tuple[str | None, str | None]:
             return event.by, f"satisfaction {event.satisfaction}"
         case MatterEscalated():
             return event.owner, f"level {event.level}, {event.deadline} deadline"
+        case MatterFollowedUp():
+            return event.by, f"followed up on visit {event.visit_id}"
+        case SquadAssigned():
+            return event.by, f"squad {event.squad_id} ({event.squad_kind}, {event.volunteers} volunteers)"
         case MatterCommandRejected():
             return event.actor_id, f"{event.command_type}: {event.reason}"
     raise TypeError(f"not an event: {type(event).__name__}")  # pragma: no cover - AnyEvent is exhaustive
@@ -99,6 +105,7 @@ def report_fields(event: MatterReported) -> MongoDoc:
         "micro_grid_id": event.micro_grid_id,
         "origin": event.origin,
         "channel": event.channel.value,
+        "service_item": event.service_item,
         "summary": event.summary,
         "location": event.location.model_dump(mode="json") if event.location else None,
         "reported_at": to_millis(event.reported_at),
@@ -146,6 +153,8 @@ def reported_fields(report: MatterReported | None) -> MongoDoc:
         "open_since": None,
         "escalation_level": 0,
         "supervised": False,
+        "followed_up": False,
+        "squads": [],
     }
 
 

@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from services.stats.effects import DEPARTMENT_FIGURES, MATTER_FIGURES, department_id_of, department_key
+from services.stats.effects import (
+    DEPARTMENT_FIGURES,
+    INSTRUCTOR_FIGURES,
+    MATTER_FIGURES,
+    department_id_of,
+    department_key,
+)
 from shared.read_models import COUNTERS, MATTERS
 
 if TYPE_CHECKING:
@@ -89,11 +95,14 @@ def _period(start: date | None, end: date | None) -> dict[str, str | None]:
 async def town_stats(db: AsyncDatabase[MongoDoc], town_id: str, start: date | None, end: date | None) -> dict[str, Any]:
     total: Counter[str] = Counter()
     by_category: dict[str, Counter[str]] = {}
-    cursor = db[COUNTERS].find(_day_filter([town_id], start, end), {"totals": 1, "counts": 1})
+    by_instructor: dict[str, Counter[str]] = {}
+    cursor = db[COUNTERS].find(_day_filter([town_id], start, end), {"totals": 1, "counts": 1, "instructors": 1})
     async for bucket in cursor:
         _add(total, bucket.get("totals"))
         for category, figures in (bucket.get("counts") or {}).items():
             _add(by_category.setdefault(category, Counter()), figures)
+        for instructor, figures in (bucket.get("instructors") or {}).items():
+            _add(by_instructor.setdefault(instructor, Counter()), figures)
     return {
         "town_id": town_id,
         "period": _period(start, end),
@@ -103,6 +112,44 @@ async def town_stats(db: AsyncDatabase[MongoDoc], town_id: str, start: date | No
             category: {"kpis": kpis(c), "counts": _figures(c, MATTER_FIGURES)}
             for category, c in sorted(by_category.items())
         },
+        "by_instructor": {
+            instructor: {name: c[name] for name in INSTRUCTOR_FIGURES}
+            for instructor, c in sorted(by_instructor.items())
+        },
+    }
+
+
+def town_structure(registry: Registry, town_id: str) -> dict[str, Any]:
+    """What the town is made of, from the registry the service runs with (not from events)."""
+    town = registry.town(town_id)
+    counts = registry.counts(town_id)
+    return {
+        "town_id": town_id,
+        "name": town.name,
+        "name_zh": town.name_zh,
+        "overall_grids": town.facts.overall_grids,
+        "grids": counts.grids,
+        "village_grids": counts.village_grids,
+        "community_grids": counts.community_grids,
+        "micro_grids": counts.micro_grids,
+        "grid_leaders": counts.leaders,
+        "grid_members": counts.members,
+        "micro_grid_members": counts.micro_grid_members,
+        "instructors": counts.instructors,
+        "departments": counts.departments,
+        "volunteer_squads": counts.squads,
+        "volunteers": counts.volunteers,
+        "service_items": counts.service_items,
+        "catalogue": [
+            {
+                "code": item.code,
+                "name": item.name,
+                "name_zh": item.name_zh,
+                "category": item.category.value,
+                "department": item.department,
+            }
+            for item in town.service_items
+        ],
     }
 
 

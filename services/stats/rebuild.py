@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from services.stats.effects import counter_update
+from services.stats.handlers import effect_of
 from services.stats.matter_view import Entry, matter_document, timeline_entry
 from services.stats.store import REBUILD_SUFFIX, StatsStore, counters_insert_fields
-from shared.contracts import EVENT_ADAPTER
+from shared.contracts import STATS_EVENT_ADAPTER, SupervisionVisitRecorded
 from shared.read_models import COUNTERS, MATTERS
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from pymongo.asynchronous.database import AsyncDatabase
 
-    from shared.contracts import AnyEvent
+    from shared.contracts import AnyEvent, AnyStatsEvent
     from shared.mongo import MongoDoc
     from shared.registry import Registry
 
@@ -65,8 +65,8 @@ class _Replay:
         self.entries: list[Entry] = []
         self.events: list[AnyEvent] = []
 
-    def count(self, event: AnyEvent) -> None:
-        update = counter_update(event, self.registry, self.zone)
+    def count(self, event: AnyStatsEvent) -> None:
+        update = effect_of(event, self.registry, self.zone).counters
         inc = update.increments()
         if not inc:
             return
@@ -108,9 +108,9 @@ async def rebuild(
     matter_count = done = 0
     cursor = fresh.event_log.find({}, {"payload": 1}).sort([("matter_id", 1), ("sequence", 1), ("occurred_at", 1)])
     async for doc in cursor:
-        event = EVENT_ADAPTER.validate_python(doc["payload"])
+        event = STATS_EVENT_ADAPTER.validate_python(doc["payload"])
         replay.count(event)
-        finished = replay.add(event)
+        finished = None if isinstance(event, SupervisionVisitRecorded) else replay.add(event)  # a visit: counters only
         if finished is not None:
             matters.append(finished)
         if len(matters) >= BATCH:

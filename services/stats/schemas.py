@@ -42,6 +42,39 @@ class TownStats(BaseModel):
     kpis: MatterKpis
     counts: dict[str, int]
     by_category: dict[str, CategoryFigures]
+    by_instructor: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="Per grid instructor: supervision visits and matters followed up"
+    )
+
+
+class CatalogueItem(BaseModel):
+    code: str
+    name: str
+    name_zh: str
+    category: str
+    department: str = Field(description="The department that handles it by default")
+
+
+class TownStructure(BaseModel):
+    """What a town is made of, as the running stats service's registry says (not counted from events)."""
+
+    town_id: str
+    name: str
+    name_zh: str
+    overall_grids: int = Field(description="总网格: the town itself (1)")
+    grids: int = Field(description="基础网格: basic grids (villages and the town-seat community)")
+    village_grids: int
+    community_grids: int
+    micro_grids: int
+    grid_leaders: int
+    grid_members: int
+    micro_grid_members: int
+    instructors: int = Field(description="Grid instructors (town cadres who supervise grids)")
+    departments: int
+    volunteer_squads: int
+    volunteers: int = Field(description="People in the grids' volunteer squads")
+    service_items: int = Field(description="Items of the town's service catalogue")
+    catalogue: list[CatalogueItem]
 
 
 class GridStats(BaseModel):

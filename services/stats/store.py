@@ -8,6 +8,10 @@ for the events not seen yet, all of their effects at once:
 2. ``counters``: one ``$inc`` per ``(town, day, shard)`` bucket, the batch's increments merged;
 3. ``matters``: the timeline with the new entries, and the newest snapshot dispatch sent, per matter.
 
+A supervision visit (``SupervisionVisitRecorded``) belongs to no matter: its guard is its own
+``event_log`` entry (unique ``_id`` = message id), read in the same transaction, and its effect
+is only counters.
+
 Either all of it commits or none of it: a crash anywhere leaves the messages unacknowledged,
 and their redelivery finds the timeline without them and applies them then. Two stats
 replicas applying overlapping batches conflict on the matter documents; the store aborts one
@@ -26,6 +30,7 @@ from typing import TYPE_CHECKING
 from pymongo import ASCENDING, IndexModel, UpdateOne
 
 from services.stats.matter_view import matter_write, timeline_entry
+from shared.contracts import SupervisionVisitRecorded
 from shared.read_models import COUNTERS, EVENT_LOG, MATTERS
 
 if TYPE_CHECKING:
@@ -36,7 +41,7 @@ if TYPE_CHECKING:
     from pymongo.asynchronous.database import AsyncDatabase
 
     from services.stats.effects import CounterUpdate
-    from shared.contracts import AnyEvent
+    from shared.contracts import AnyEvent, AnyStatsEvent
     from shared.mongo import MongoDoc
 
 log = logging.getLogger("gridwhistle.stats.store")
@@ -55,13 +60,14 @@ MATTERS_INDEXES = [
 ]
 
 
-def event_log_document(event: AnyEvent, logged_at: datetime) -> MongoDoc:
-    """The stored event: everything but the citizen contact (stats never needs it)."""
+def event_log_document(event: AnyStatsEvent, logged_at: datetime) -> MongoDoc:
+    """The stored event: everything but the citizen contact (stats never needs it). A visit has
+    no matter (``matter_id`` null, sorted first by a replay)."""
     payload = event.model_dump(mode="json", exclude={"contact"})
     return {
         "_id": str(event.message_id),
-        "matter_id": str(event.matter_id),
-        "sequence": event.sequence,
+        "matter_id": None if isinstance(event, SupervisionVisitRecorded) else str(event.matter_id),
+        "sequence": 0 if isinstance(event, SupervisionVisitRecorded) else event.sequence,
         "occurred_at": event.occurred_at,
         "event_type": event.event_type,
         "town_id": event.town_id,
@@ -78,7 +84,7 @@ def counters_insert_fields(update: CounterUpdate) -> MongoDoc:
 class Effect:
     """One event and what it adds to the counters (computed by ``effects.counter_update``)."""
 
-    event: AnyEvent
+    event: AnyStatsEvent
     counters: CounterUpdate
 
 
@@ -132,12 +138,19 @@ class StatsStore:
         return applied
 
     async def _apply(self, effects: Sequence[Effect], session: AsyncClientSession) -> set[str]:
-        matter_ids = sorted({str(e.event.matter_id) for e in effects})
+        visits = [e for e in effects if isinstance(e.event, SupervisionVisitRecorded)]
+        about_matters = [e for e in effects if not isinstance(e.event, SupervisionVisitRecorded)]
+        matter_ids = sorted({str(e.event.matter_id) for e in about_matters})  # type: ignore[union-attr]
         stored: dict[str, MongoDoc] = {}
         projection = {"timeline": 1, "sequence": 1}
-        async for doc in self.matters.find({"_id": {"$in": matter_ids}}, projection, session=session):
-            stored[str(doc["_id"])] = doc
+        if matter_ids:
+            async for doc in self.matters.find({"_id": {"$in": matter_ids}}, projection, session=session):
+                stored[str(doc["_id"])] = doc
         seen = {entry["message_id"] for doc in stored.values() for entry in doc.get("timeline") or []}
+        if visits:
+            visit_ids = [str(e.event.message_id) for e in visits]
+            async for doc in self.event_log.find({"_id": {"$in": visit_ids}}, {"_id": 1}, session=session):
+                seen.add(str(doc["_id"]))
         fresh: list[Effect] = []
         for effect in effects:
             message_id = str(effect.event.message_id)
@@ -173,14 +186,17 @@ class StatsStore:
                 ordered=False,
                 session=session,
             )
-        await self.matters.bulk_write(self._matter_writes(fresh, stored), ordered=False, session=session)
+        writes = self._matter_writes(fresh, stored)
+        if writes:
+            await self.matters.bulk_write(writes, ordered=False, session=session)
         return {str(e.event.message_id) for e in fresh}
 
     @staticmethod
     def _matter_writes(fresh: Sequence[Effect], stored: dict[str, MongoDoc]) -> list[UpdateOne]:
         by_matter: dict[str, list[AnyEvent]] = defaultdict(list)
         for effect in fresh:
-            by_matter[str(effect.event.matter_id)].append(effect.event)
+            if not isinstance(effect.event, SupervisionVisitRecorded):
+                by_matter[str(effect.event.matter_id)].append(effect.event)
         writes: list[UpdateOne] = []
         for matter_id, events in by_matter.items():
             doc = stored.get(matter_id) or {}

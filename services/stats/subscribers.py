@@ -15,7 +15,7 @@ from faststream.rabbit import RabbitRouter
 from services.stats.batcher import EventBatcher
 from services.stats.handlers import refuse_unknown_places, when_events_arrive_update_read_models
 from shared.broker import subscriber_channel
-from shared.contracts import AnyEvent
+from shared.contracts import AnyStatsEvent
 from shared.topology import EVENTS, STATS_EVENTS
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ def build_router(deps: StatsDeps) -> RabbitRouter:
     """The stats subscriber: typed with the event union (its schema is in the AsyncAPI document);
     a malformed event, or one about a grid the registry does not place in its town, is
     dead-lettered at once."""
-    batcher: EventBatcher[AnyEvent] = EventBatcher(
+    batcher: EventBatcher[AnyStatsEvent] = EventBatcher(
         partial(when_events_arrive_update_read_models, deps), key=lambda e: str(e.message_id), max_batch=deps.batch_max
     )
     router = RabbitRouter()
@@ -39,7 +39,7 @@ def build_router(deps: StatsDeps) -> RabbitRouter:
         title="stats.events",
         description="Every event on gw.events (key `#`), by `event_type`, into the read models",
     )
-    async def on_event(event: AnyEvent) -> None:
+    async def on_event(event: AnyStatsEvent) -> None:
         await batcher.apply(refuse_unknown_places(event, deps.registry))
 
     return router

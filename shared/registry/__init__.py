@@ -36,9 +36,18 @@ Schema (ids are lowercase slugs; nothing may contain ``.`` except department ids
       - town_id: changjia                       # [a-z][a-z0-9]{1,31}; "county" is reserved
         name: Changjia Town
         name_zh: 常家镇
-        facts: {overall_grids: 1, volunteers: 1447, service_items: 50}   # all optional
+        facts: {overall_grids: 1}                 # optional
         departments: [{department_id: changjia.<slug>, name, name_zh, categories: [...]}]
         instructors: [{staff_id: changjia-instructor-01, grids: [changjia-g001, ...]}]
+        service_items:                            # the town's service catalogue (optional)
+          - code: minimum_living_allowance        # [a-z][a-z0-9_]{2,63}, unique in the town
+            name: Minimum living allowance application (proxy)
+            name_zh: 低保申请代办
+            category: service_proxy               # one of the seven categories
+            department: changjia.civil_affairs    # handles it by default (the town's or a county.*)
+            accept_hours: 24                      # deadlines of the item's department routes
+            resolve_days: 10
+            attributes: [{code: household_size, description: ..., datatype: number, required: true}]
         grids:
           - grid_id: changjia-g017              # <town_id>-g<3-4 digits>
             kind: village                        # or community
@@ -48,13 +57,17 @@ Schema (ids are lowercase slugs; nothing may contain ``.`` except department ids
             members: [changjia-g017-member1, changjia-g017-member2]
             micro_grids:                          # at least one, each with one member
               - {micro_grid_id: changjia-g017-m1, member: changjia-g017-m1-staff}
+            squads:                               # volunteer squads: sizes only, no names
+              - {squad_id: changjia-g017-s1, kind: assault, size: 9}   # assault | vanguard | reserve
 
 A staff member may be written as a bare id (as above) or as a mapping ``{staff_id, role,
 town_id, grid_id, micro_grid_id}``; omitted ``role``/``town_id``/``grid_id``/``micro_grid_id`` are
 taken from where the entry sits, and anything written must agree with it. Categories are the
 ``shared.domain.Category`` values. Validation: well-formed ids, every id unique across the whole
 registry, one leader per grid, staff and micro-grid ids prefixed by their grid id, instructor ids
-by their town id, department ids by their town id (or ``county.``), instructors' grids exist.
+by their town id, department ids by their town id (or ``county.``), instructors' grids exist,
+squad ids prefixed by their grid id, service item codes unique within their town, each item's
+category one of the seven and its department a department of the town or of the county.
 """
 
 from shared.registry.core import Counts, Registry, UnknownEntity
@@ -64,6 +77,9 @@ from shared.registry.models import (
     Department,
     Grid,
     MicroGrid,
+    ServiceAttribute,
+    ServiceItem,
+    Squad,
     StaffMember,
     StaffRole,
     Town,
@@ -78,6 +94,9 @@ __all__ = [
     "MicroGrid",
     "Registry",
     "RegistryError",
+    "ServiceAttribute",
+    "ServiceItem",
+    "Squad",
     "StaffMember",
     "StaffRole",
     "Town",

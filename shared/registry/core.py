@@ -9,7 +9,19 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from shared.errors import PermanentError
-from shared.registry.models import County, Department, Grid, MicroGrid, StaffMember, StaffRole, Town, iter_ids
+from shared.registry.models import (
+    COUNTY_DEPARTMENT_PREFIX,
+    County,
+    Department,
+    Grid,
+    MicroGrid,
+    ServiceItem,
+    Squad,
+    StaffMember,
+    StaffRole,
+    Town,
+    iter_ids,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -48,6 +60,9 @@ class Counts:
     micro_grid_members: int = 0
     instructors: int = 0
     departments: int = 0
+    squads: int = 0
+    volunteers: int = 0  # people in the volunteer squads
+    service_items: int = 0
 
     def __add__(self, other: Counts) -> Counts:
         return Counts(*(a + b for a, b in zip(self.as_tuple(), other.as_tuple(), strict=True)))
@@ -63,6 +78,9 @@ class Counts:
             self.micro_grid_members,
             self.instructors,
             self.departments,
+            self.squads,
+            self.volunteers,
+            self.service_items,
         )
 
 
@@ -79,6 +97,9 @@ def _town_counts(town: Town) -> Counts:
         micro_grid_members=micro,
         instructors=len(town.instructors),
         departments=len(town.departments),
+        squads=sum(len(g.squads) for g in town.grids),
+        volunteers=sum(g.volunteers for g in town.grids),
+        service_items=len(town.service_items),
     )
 
 
@@ -89,6 +110,8 @@ class _Index:
     micro_grids: dict[str, MicroGrid] = field(default_factory=dict)
     departments: dict[str, Department] = field(default_factory=dict)
     staff: dict[str, StaffMember] = field(default_factory=dict)
+    squads: dict[str, Squad] = field(default_factory=dict)
+    service_items: dict[tuple[str, str], ServiceItem] = field(default_factory=dict)
     town_departments: dict[str, tuple[Department, ...]] = field(default_factory=dict)
     grid_supervisors: dict[str, tuple[StaffMember, ...]] = field(default_factory=dict)
     counts: dict[str, Counts] = field(default_factory=dict)
@@ -118,6 +141,14 @@ class Registry(BaseModel):
             if entity_id in seen:
                 raise ValueError(f"{where}: {fld}: duplicate id {entity_id!r}, already used by {seen[entity_id]}")
             seen[entity_id] = where
+        county_departments = {d.department_id for d in self.county.departments}
+        for t, town in enumerate(self.towns):
+            for i, item in enumerate(town.service_items):
+                if item.department.startswith(COUNTY_DEPARTMENT_PREFIX) and item.department not in county_departments:
+                    raise ValueError(
+                        f"towns[{t}].service_items[{i}] ({item.code}): department: unknown department "
+                        f"{item.department!r} (not a county department)"
+                    )
         self._index = self._build_index()
         return self
 
@@ -132,6 +163,8 @@ class Registry(BaseModel):
             ix.town_departments[town.town_id] = (*town.departments, *county_departments)
             for instructor in town.instructors:
                 ix.staff[instructor.staff_id] = instructor
+            for item in town.service_items:
+                ix.service_items[(town.town_id, item.code)] = item
             supervisors: dict[str, list[StaffMember]] = {}
             for instructor in town.instructors:
                 for grid_id in instructor.grids:
@@ -144,6 +177,8 @@ class Registry(BaseModel):
                     ix.staff[person.staff_id] = person
                 for micro in grid.micro_grids:
                     ix.micro_grids[micro.micro_grid_id] = micro
+                for squad in grid.squads:
+                    ix.squads[squad.squad_id] = squad
             ix.counts[town.town_id] = _town_counts(town)
         ix.all_grids = tuple(grids)
         ix.total = sum(ix.counts.values(), Counts())
@@ -199,6 +234,23 @@ class Registry(BaseModel):
         except KeyError:
             raise UnknownEntity("staff member", staff_id, self._index.staff) from None
 
+    def squad(self, squad_id: str) -> Squad:
+        try:
+            return self._index.squads[squad_id]
+        except KeyError:
+            raise UnknownEntity("squad", squad_id, self._index.squads) from None
+
+    def service_item(self, town_id: str, code: str) -> ServiceItem:
+        """One item of the town's service catalogue (codes are unique within a town)."""
+        try:
+            return self._index.service_items[(town_id, code)]
+        except KeyError:
+            known = [c for t, c in self._index.service_items if t == town_id]
+            raise UnknownEntity("service item", code, known) from None
+
+    def service_catalogue(self, town_id: str) -> tuple[ServiceItem, ...]:
+        return self.town(town_id).service_items
+
     def has_town(self, town_id: str) -> bool:
         return town_id in self._index.towns
 
@@ -207,6 +259,9 @@ class Registry(BaseModel):
 
     def has_department(self, department_id: str) -> bool:
         return department_id in self._index.departments
+
+    def has_squad(self, squad_id: str) -> bool:
+        return squad_id in self._index.squads
 
     def has_staff(self, staff_id: str) -> bool:
         return staff_id in self._index.staff

@@ -17,14 +17,16 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared.registry.core import Registry
-from shared.registry.models import County, Town, iter_ids
+from shared.registry.models import COUNTY_DEPARTMENT_PREFIX, County, Town, iter_ids
 
 YAML_SUFFIXES = (".yaml", ".yml")
 MAX_REPORTED = 10
 """Problems listed in one ``RegistryError`` message (the rest are counted)."""
 
-_ENTRY_KEYS = frozenset({"towns", "grids", "micro_grids", "departments", "instructors", "members"})
-_LABEL_KEYS = ("grid_id", "micro_grid_id", "staff_id", "department_id", "town_id", "county_id")
+_ENTRY_KEYS = frozenset(
+    {"towns", "grids", "micro_grids", "departments", "instructors", "members", "squads", "service_items"}
+)
+_LABEL_KEYS = ("grid_id", "micro_grid_id", "squad_id", "staff_id", "department_id", "town_id", "county_id", "code")
 
 
 class RegistryError(Exception):
@@ -227,6 +229,15 @@ def _merge(parts: list[_Part]) -> Registry:
             problems.append(f"{where}: {field}: duplicate id {entity_id!r}, already used by {seen[entity_id]}")
         else:
             seen[entity_id] = where
+    county_departments = {d.department_id for d in county.departments}
+    for t, town in enumerate(towns):
+        source, index = origins[t]
+        for i, item in enumerate(town.service_items):
+            if item.department.startswith(COUNTY_DEPARTMENT_PREFIX) and item.department not in county_departments:
+                problems.append(
+                    f"{source}: towns[{index}].service_items[{i}] ({item.code}): department: "
+                    f"unknown department {item.department!r} (not a county department)"
+                )
     if problems:
         raise RegistryError(problems)
     try:

@@ -31,6 +31,9 @@ _PATTERNS: Final[dict[str, tuple[re.Pattern[str], str]]] = {
     "micro-grid": (re.compile(r"[a-z][a-z0-9]{1,31}-g[0-9]{3,4}-m[0-9]{1,2}"), "changjia-g017-m1"),
     "department": (re.compile(r"[a-z][a-z0-9]{1,31}\.[a-z][a-z0-9_]{1,47}"), "changjia.civil_affairs"),
     "staff": (re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+){1,6}"), "changjia-g017-leader"),
+    "squad": (re.compile(r"[a-z][a-z0-9]{1,31}-g[0-9]{3,4}-s[0-9]{1,2}"), "changjia-g017-s1"),
+    "service item": (re.compile(r"[a-z][a-z0-9_]{2,63}"), "minimum_living_allowance"),
+    "attribute": (re.compile(r"[a-z][a-z0-9_]{1,47}"), "household_size"),
 }
 
 
@@ -51,6 +54,9 @@ GridId = Annotated[str, _id_checker("grid")]
 MicroGridId = Annotated[str, _id_checker("micro-grid")]
 DepartmentId = Annotated[str, _id_checker("department")]
 StaffId = Annotated[str, _id_checker("staff")]
+SquadId = Annotated[str, _id_checker("squad")]
+ServiceCode = Annotated[str, _id_checker("service item")]
+AttributeCode = Annotated[str, _id_checker("attribute")]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 Categories = tuple[Category, ...]
 
@@ -197,6 +203,33 @@ class MicroGrid(BaseModel):
         return self
 
 
+SquadKind = Literal["assault", "vanguard", "reserve"]
+"""党员突击队 (party-member assault squad), 党员先锋队 (vanguard squad), 党员预备队 (reserve squad)."""
+
+SQUAD_KIND_NAMES_ZH: Final[dict[str, str]] = {
+    "assault": "党员突击队",
+    "vanguard": "党员先锋队",
+    "reserve": "党员预备队",
+}
+
+
+class Squad(BaseModel):
+    """A volunteer squad of a grid: its size only, never the names of its people."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    squad_id: SquadId
+    grid_id: GridId
+    kind: SquadKind
+    size: int = Field(ge=1, le=500, description="Volunteers in the squad")
+
+    @model_validator(mode="after")
+    def _check(self) -> Squad:
+        if not self.squad_id.startswith(f"{self.grid_id}-"):
+            raise ValueError(f"squad_id: {self.squad_id!r} must start with its grid id '{self.grid_id}-'")
+        return self
+
+
 class Grid(BaseModel):
     """A basic grid (基础网格): one village or community, one leader, members, micro-grids."""
 
@@ -210,6 +243,7 @@ class Grid(BaseModel):
     leader: StaffMember
     members: tuple[StaffMember, ...] = ()
     micro_grids: tuple[MicroGrid, ...] = Field(min_length=1)
+    squads: tuple[Squad, ...] = Field(default=(), description="Volunteer squads backing the grid's staff")
 
     @model_validator(mode="before")
     @classmethod
@@ -229,6 +263,8 @@ class Grid(BaseModel):
             )
         if "micro_grids" in data:
             data["micro_grids"] = _fill_list(data["micro_grids"], parent)
+        if "squads" in data:
+            data["squads"] = _fill_list(data["squads"], {"grid_id": data.get("grid_id")})
         return data
 
     @model_validator(mode="after")
@@ -241,7 +277,15 @@ class Grid(BaseModel):
         for i, micro in enumerate(self.micro_grids):
             if micro.grid_id != self.grid_id:
                 raise ValueError(f"micro_grids[{i}].grid_id: {micro.grid_id!r} does not match {self.grid_id!r}")
+        for i, squad in enumerate(self.squads):
+            if squad.grid_id != self.grid_id:
+                raise ValueError(f"squads[{i}].grid_id: {squad.grid_id!r} does not match {self.grid_id!r}")
         return self
+
+    @property
+    def volunteers(self) -> int:
+        """People in the grid's volunteer squads."""
+        return sum(s.size for s in self.squads)
 
     @property
     def staff(self) -> tuple[StaffMember, ...]:
@@ -250,13 +294,59 @@ class Grid(BaseModel):
 
 
 class TownFacts(BaseModel):
-    """Static figures of a town that the system prints but does not compute (from the article)."""
+    """Static figures of a town: the overall grids (总网格) it is (the town itself, normally 1).
+
+    Volunteers and service items are no facts any more: they are counted from the grids'
+    ``squads`` and the town's ``service_items``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     overall_grids: int = Field(1, ge=0)
-    volunteers: int | None = Field(None, ge=0)
-    service_items: int | None = Field(None, ge=0)
+
+
+AttributeType = Literal["string", "number", "text", "singlevaluelist"]
+
+
+class ServiceAttribute(BaseModel):
+    """One thing a service item asks for (an Open311 attribute). Never personal data: who the
+    citizen is travels in the report's contact, not here."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: AttributeCode
+    description: Text
+    datatype: AttributeType = "string"
+    required: bool = False
+    values: tuple[Text, ...] = Field(default=(), description="The allowed values of a singlevaluelist")
+
+    @model_validator(mode="after")
+    def _check(self) -> ServiceAttribute:
+        if (self.datatype == "singlevaluelist") != bool(self.values):
+            raise ValueError("values: required for a singlevaluelist, and only for it")
+        return self
+
+
+class ServiceItem(BaseModel):
+    """One of the town's service items (服务项目): what a citizen may ask for, the category it
+    is counted under, the department that handles it by default, its deadlines and what it asks."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: ServiceCode
+    name: Text
+    name_zh: Text
+    category: Category
+    department: DepartmentId
+    accept_hours: int = Field(24, ge=1, le=720, description="Accept within this many hours")
+    resolve_days: int = Field(5, ge=1, le=90, description="Resolve within this many days")
+    attributes: tuple[ServiceAttribute, ...] = ()
+
+    @model_validator(mode="after")
+    def _check(self) -> ServiceItem:
+        codes = [a.code for a in self.attributes]
+        if len(set(codes)) != len(codes):
+            raise ValueError("attributes: an attribute code is listed twice")
+        return self
 
 
 class Town(BaseModel):
@@ -270,6 +360,7 @@ class Town(BaseModel):
     facts: TownFacts = TownFacts()
     departments: tuple[Department, ...] = ()
     instructors: tuple[StaffMember, ...] = ()
+    service_items: tuple[ServiceItem, ...] = Field(default=(), description="The town's service catalogue")
     grids: tuple[Grid, ...] = Field(min_length=1)
 
     @model_validator(mode="before")
@@ -306,6 +397,18 @@ class Town(BaseModel):
             unknown = [g for g in instructor.grids if g not in grid_ids]
             if unknown:
                 raise ValueError(f"instructors[{i}].grids: not grids of this town: {', '.join(unknown)}")
+        own = {d.department_id for d in self.departments}
+        seen: set[str] = set()
+        for i, item in enumerate(self.service_items):
+            if item.code in seen:
+                raise ValueError(f"service_items[{i}].code: duplicate service item code {item.code!r}")
+            seen.add(item.code)
+            if item.department.startswith(COUNTY_DEPARTMENT_PREFIX):
+                continue  # the county's departments are known only to the whole registry (checked there)
+            if item.department not in own:
+                raise ValueError(
+                    f"service_items[{i}].department: unknown department {item.department!r} for town {self.town_id!r}"
+                )
         return self
 
     @property
@@ -360,3 +463,5 @@ def iter_ids(county: County, towns: tuple[Town, ...] | list[Town]) -> Iterator[I
                 micro_here = f"{here}.micro_grids[{m}]"
                 yield micro.micro_grid_id, t, micro_here, micro.micro_grid_id, "micro_grid_id"
                 yield micro.member.staff_id, t, micro_here, micro.micro_grid_id, "member.staff_id"
+            for s, squad in enumerate(grid.squads):
+                yield squad.squad_id, t, f"{here}.squads[{s}]", squad.squad_id, "squad_id"

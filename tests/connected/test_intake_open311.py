@@ -73,7 +73,7 @@ async def test_open311_services_then_post_then_get_requests(settings: GwSettings
     async with EventObserver(settings.amqp_url) as events, running_intake(intake_settings(settings)) as intake:
         c = intake.client
         services = (await c.get("/open311/v2/services.json", params={"jurisdiction_id": "changjia"})).json()
-        assert len(services) == 7
+        assert len(services) == 50 + 7  # the town's 50 service items and the seven categories
         assert {"service_code", "service_name", "description", "metadata", "type", "keywords", "group"} <= set(
             services[0]
         )
@@ -124,6 +124,38 @@ async def test_open311_services_then_post_then_get_requests(settings: GwSettings
         tomorrow, day_after = (datetime.now(UTC) + timedelta(days=d) for d in (1, 2))
         window = {"start_date": tomorrow.isoformat(), "end_date": day_after.isoformat()}
         assert (await c.get("/open311/v2/requests.json", params=window)).json() == []
+
+
+async def test_open311_request_for_a_service_item_carries_the_item_and_its_answers(settings: GwSettings) -> None:
+    async with EventObserver(settings.amqp_url) as events, running_intake(intake_settings(settings)) as intake:
+        c = intake.client
+        services = (await c.get("/open311/v2/services.json", params={"jurisdiction_id": "changjia"})).json()
+        allowance = next(s for s in services if s["service_code"] == "minimum_living_allowance")
+        assert allowance["group"] == "Proxy service" and "低保申请代办" in allowance["description"]
+        definition = (await c.get("/open311/v2/services/minimum_living_allowance.json")).json()
+        household = next(a for a in definition["attributes"] if a["code"] == "household_size")
+        assert (household["datatype"], household["required"]) == ("number", True)
+
+        item = {"service_code": "minimum_living_allowance", "attribute[severity]": "minor"}
+        missing = await c.post("/open311/v2/requests.json", data=form(**item))
+        assert missing.status_code == 400
+        assert missing.json() == [
+            {"code": 400, "description": "attribute[household_size]: required by the service item"}
+        ]
+        created = await c.post("/open311/v2/requests.json", data=form(**item, **{"attribute[household_size]": "4"}))
+        assert created.status_code == 200, created.text
+        request_id = created.json()[0]["service_request_id"]
+        [message] = await events.take(1)
+        event = body_of(message)
+        assert (event["category"], event["service_item"]) == ("service_proxy", "minimum_living_allowance")
+        assert event["service_details"] == {"household_size": "4"}
+        [one] = (await c.get(f"/open311/v2/requests/{request_id}.json")).json()
+        assert (one["service_code"], one["service_name"]) == ("minimum_living_allowance", allowance["service_name"])
+        by_item = await c.get(
+            "/open311/v2/requests.json",
+            params={"service_code": "minimum_living_allowance", "jurisdiction_id": "changjia"},
+        )
+        assert [r["service_request_id"] for r in by_item.json()] == [request_id]
 
 
 async def test_open311_errors_come_in_the_spec_shape(settings: GwSettings) -> None:

@@ -1,4 +1,4 @@
-"""500 matters, ~2,000 events, duplicates, SIGKILLs, two replicas: stats against the real stack.
+"""500 matters, ~2,000 events, 40 supervision visits, duplicates, SIGKILLs, two replicas: stats against the real stack.
 
 One scenario runs once for the module (two real ``gridwhistle stats serve`` processes
 competing on ``stats.events``, one of them SIGKILLed at random moments and restarted); the
@@ -35,6 +35,7 @@ from services.simulator.processes import service_argv
 from shared.broker import make_broker, publish_event
 from shared.contracts import (
     AnyEvent,
+    AnyStatsEvent,
     MatterAccepted,
     MatterClosed,
     MatterCommandRejected,
@@ -47,6 +48,8 @@ from shared.contracts import (
     MatterReturned,
     MatterSnapshot,
     MatterWhistled,
+    SupervisionVisitRecorded,
+    visit_event_id,
 )
 from shared.domain import Category, Channel, Priority, Severity, Tier
 from shared.registry import Registry, load_registry
@@ -59,6 +62,7 @@ pytestmark = pytest.mark.connected
 # The done-when size; GW_TEST_STATS_MATTERS shrinks it for a quick local run (never below 50).
 MATTERS = max(50, int(os.environ.get("GW_TEST_STATS_MATTERS", "500")))
 DUPLICATES = MATTERS // 4
+VISITS = 40  # supervision visits: events about a grid, not a matter (guarded by the event log)
 KILLS = 4 if MATTERS >= 500 else 2
 SEED = 20261126
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -287,15 +291,30 @@ class Story:
             self.outcome.state, self.outcome.open = "accepted", {lead: True}
 
 
-def generate(registry: Registry, rng: random.Random) -> tuple[list[AnyEvent], dict[str, Outcome]]:
+def generate(registry: Registry, rng: random.Random) -> tuple[list[AnyStatsEvent], dict[str, Outcome]]:
     start = datetime.now(UTC) - timedelta(days=40)
-    events: list[AnyEvent] = []
+    events: list[AnyStatsEvent] = []
     outcomes: dict[str, Outcome] = {}
     for i in range(MATTERS):
         story = Story(rng, registry, start + timedelta(minutes=i * 50))
         story.play()
         events += story.events
         outcomes[str(story.id)] = story.outcome
+    grids = registry.all_grids()
+    for i in range(VISITS):
+        grid = grids[rng.randrange(len(grids))]
+        visit_id, at = uuid.UUID(int=rng.getrandbits(128)), start + timedelta(hours=i * 20)
+        events.append(
+            SupervisionVisitRecorded(
+                message_id=visit_event_id(visit_id),
+                occurred_at=at,
+                town_id=grid.town_id,
+                grid_id=grid.grid_id,
+                visit_id=visit_id,
+                instructor_id=registry.supervisors_of_grid(grid.grid_id)[0].staff_id,
+                visited_at=at,
+            )
+        )
     return events, outcomes
 
 
@@ -304,12 +323,12 @@ def generate(registry: Registry, rng: random.Random) -> tuple[list[AnyEvent], di
 Figures = Counter[str]
 
 
-def _day(event: AnyEvent) -> str:
+def _day(event: AnyStatsEvent) -> str:
     return event.occurred_at.astimezone(ZONE).date().isoformat()
 
 
-def independent_counts(events: list[AnyEvent], registry: Registry) -> dict[str, dict[str, Any]]:
-    """Per ``town|day|shard`` bucket: totals, per category, per grid, per department."""
+def independent_counts(events: list[AnyStatsEvent], registry: Registry) -> dict[str, dict[str, Any]]:
+    """Per ``town|day|shard`` bucket: totals, per category, per grid, per department, per instructor."""
     buckets: dict[str, dict[str, Any]] = {}
     for e in events:
         b = buckets.setdefault(
@@ -319,8 +338,13 @@ def independent_counts(events: list[AnyEvent], registry: Registry) -> dict[str, 
                 "counts": defaultdict(Counter),
                 "grids": defaultdict(Counter),
                 "departments": defaultdict(Counter),
+                "instructors": defaultdict(Counter),
             },
         )
+        if isinstance(e, SupervisionVisitRecorded):  # a grid's event: no category, its instructor
+            for part in (b["totals"], b["grids"][e.grid_id], b["instructors"][e.instructor_id]):
+                part["visits"] += 1
+            continue
         mine: Figures = Counter()
         theirs: dict[str, Figures] = defaultdict(Counter)
         if isinstance(e, MatterReported):
@@ -384,6 +408,7 @@ def _plain(bucket: dict[str, Any]) -> dict[str, Any]:
         "counts": {k: clean(v) for k, v in bucket["counts"].items() if clean(v)},
         "grids": {k: clean(v) for k, v in bucket["grids"].items() if clean(v)},
         "departments": {k: clean(v) for k, v in bucket["departments"].items() if clean(v)},
+        "instructors": {k: clean(v) for k, v in bucket["instructors"].items() if clean(v)},
     }
 
 
@@ -396,6 +421,7 @@ def stored_counts(db: Any) -> dict[str, dict[str, Any]]:
             "counts": doc.get("counts", {}),
             "grids": doc.get("grids", {}),
             "departments": {k.replace("~", "."): v for k, v in doc.get("departments", {}).items()},
+            "instructors": doc.get("instructors", {}),
         }
     return result
 
@@ -477,7 +503,7 @@ class StatsProcess:
 class Scenario:
     settings: GwSettings
     registry: Registry
-    events: list[AnyEvent]
+    events: list[AnyStatsEvent]
     outcomes: dict[str, Outcome]
     expected: dict[str, dict[str, Any]]
     stats: StatsProcess
@@ -488,7 +514,7 @@ class Scenario:
     rival: StatsProcess
 
 
-async def _publish(settings: GwSettings, messages: list[AnyEvent]) -> None:
+async def _publish(settings: GwSettings, messages: list[AnyStatsEvent]) -> None:
     broker = make_broker(settings, service="test-publisher")
     await broker.connect()
     try:
@@ -573,11 +599,15 @@ def scenario(base_settings: GwSettings, tmp_path_factory: pytest.TempPathFactory
 def test_counters_equal_the_event_log_after_duplicates_and_repeated_sigkills(scenario: Scenario) -> None:
     assert scenario.kills == KILLS
     assert len(scenario.events) >= 4 * MATTERS  # >= 2,000 at the default size
+    stored = stored_counts(scenario.db)
+    assert sum_buckets(stored, "totals")["visits"] == VISITS  # each visit once, despite duplicates and kills
+    assert sum(f.get("visits", 0) for b in stored.values() for f in b["instructors"].values()) == VISITS
     assert scenario.published == len(scenario.events) + DUPLICATES
     assert scenario.dead_letters == 0
     assert stored_counts(scenario.db) == scenario.expected  # every figure of every bucket
     timeline_ids = [e["message_id"] for d in scenario.db["matters"].find({}, {"timeline": 1}) for e in d["timeline"]]
-    assert sorted(timeline_ids) == sorted(str(e.message_id) for e in scenario.events)  # each event applied once
+    about_matters = [e for e in scenario.events if not isinstance(e, SupervisionVisitRecorded)]
+    assert sorted(timeline_ids) == sorted(str(e.message_id) for e in about_matters)  # each event applied once
     assert not [d["_id"] for d in scenario.db["counters"].find({"applied": {"$exists": True}})]  # no guard arrays
     logged = {d["_id"] for d in scenario.db["event_log"].find({}, {"_id": 1})}
     assert logged == {str(e.message_id) for e in scenario.events}

@@ -22,7 +22,7 @@ from services.dispatch.deps import DispatchDeps
 from services.dispatch.metrics import DispatchMetrics
 from services.dispatch.rules import RuleBook, load_rules
 from services.dispatch.store import StoredCase, case_document, stored_case
-from shared.contracts import Event, MatterReported
+from shared.contracts import Event, MatterReported, SupervisionVisitRecorded
 from shared.registry import Registry, load_registry
 from shared.settings import GwSettings
 from tests import factories
@@ -95,7 +95,7 @@ class FakePublisher:
     published: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     fail_next: int = 0
 
-    async def __call__(self, event: Event, dispatch_keys: Sequence[str]) -> None:
+    async def __call__(self, event: Event | SupervisionVisitRecorded, dispatch_keys: Sequence[str]) -> None:
         await asyncio.sleep(0)
         if self.fail_next > 0:
             self.fail_next -= 1

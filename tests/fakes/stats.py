@@ -46,7 +46,8 @@ class FakeEventStore:
                 continue
             seen.add(message_id)
             applied.add(message_id)
-            self.timeline.setdefault(str(effect.event.matter_id), set()).add(message_id)
+            subject = getattr(effect.event, "matter_id", None) or f"visit:{effect.event.grid_id}"
+            self.timeline.setdefault(str(subject), set()).add(message_id)
             self.figures.update(effect.counters.increments())
         return applied
 

@@ -11,7 +11,7 @@ import pytest
 
 from shared import topology
 from shared.catalogue import COMMAND_MODELS, DISPATCH_EVENT_TYPES, EVENT_MODELS
-from shared.contracts import COMMAND_TYPES, EVENT_TYPES
+from shared.contracts import COMMAND_TYPES, EVENT_TYPES, GRID_COMMAND_TYPES, GRID_EVENT_TYPES
 
 pytestmark = pytest.mark.unit
 
@@ -54,8 +54,8 @@ def _payload_names(document: dict[str, Any], action: str) -> set[str]:
 
 
 def test_every_event_and_command_has_its_full_schema(documents: dict[str, dict[str, Any]]) -> None:
-    assert len(EVENT_MODELS) == len(EVENT_TYPES) == 11
-    assert len(COMMAND_MODELS) == len(COMMAND_TYPES) == 6
+    assert len(EVENT_MODELS) == len(EVENT_TYPES) + len(GRID_EVENT_TYPES) == 14
+    assert len(COMMAND_MODELS) == len(COMMAND_TYPES) + len(GRID_COMMAND_TYPES) == 8
     schemas: dict[str, Any] = {}
     for document in documents.values():
         schemas |= document["components"]["schemas"]

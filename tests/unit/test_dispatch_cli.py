@@ -18,7 +18,7 @@ runner = CliRunner()
 def test_rules_check_accepts_the_shipped_file() -> None:
     result = runner.invoke(dispatch_app, ["rules", "check", str(GwSettings().rules_path)])
     assert result.exit_code == 0, result.output
-    assert "14 rules" in result.output
+    assert "17 rules" in result.output
 
 
 def test_rules_check_rejects_an_unknown_department_and_says_where(tmp_path: Path) -> None:
@@ -27,7 +27,7 @@ def test_rules_check_rejects_an_unknown_department_and_says_where(tmp_path: Path
     bad.write_text(text.replace('"{town}.service_center"', '"{town}.no_such_office"', 1), encoding="utf-8")
     result = runner.invoke(dispatch_app, ["rules", "check", str(bad)])
     assert result.exit_code == 1
-    assert "whistled-service-proxy" in result.output and "changjia.no_such_office" in result.output
+    assert "open311-service-item" in result.output and "changjia.no_such_office" in result.output
 
 
 def test_explain_prints_the_winning_rule_and_why_earlier_rules_were_skipped() -> None:

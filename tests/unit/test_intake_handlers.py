@@ -101,6 +101,36 @@ async def test_registry_misses_name_the_field_and_publish_nothing(changes: dict[
     assert broker.published == [] and store.records == {}
 
 
+ALLOWANCE = {"category": "service_proxy", "service_item": "minimum_living_allowance"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"category": "service_proxy", "service_item": "free_lunch"}, "service_item"),
+        ({"category": "dispute", "service_item": "minimum_living_allowance"}, "service_item"),
+        (ALLOWANCE, "service_details.household_size"),  # required by the item
+        ({**ALLOWANCE, "service_details": {"household_size": "many"}}, "service_details.household_size"),
+        ({**ALLOWANCE, "service_details": {"household_size": "3", "income": "1"}}, "service_details.income"),
+        ({"service_details": {"household_size": "3"}}, "service_details"),  # no item to answer
+    ],
+)
+async def test_service_item_misses_name_the_field_and_publish_nothing(changes: dict[str, Any], field: str) -> None:
+    store, broker = FakeReportStore(), FakePublisher()
+    with pytest.raises(RegistryMismatchError) as raised:
+        await accept(submission(**changes), store, broker)
+    assert raised.value.field == field
+    assert broker.published == [] and store.records == {}
+
+
+async def test_a_report_for_a_service_item_carries_it_on_matter_reported() -> None:
+    store, broker = FakeReportStore(), FakePublisher()
+    await accept(submission(**ALLOWANCE, service_details={"household_size": "4"}), store, broker)
+    (event,) = broker.published
+    assert (event.service_item, event.service_details) == ("minimum_living_allowance", {"household_size": "4"})
+    assert event.category == "service_proxy"
+
+
 async def test_reported_at_is_occurred_at_in_utc_or_now() -> None:
     store, broker = FakeReportStore(), FakePublisher()
     await accept(submission(occurred_at="2026-03-01T08:30:00+08:00"), store, broker)

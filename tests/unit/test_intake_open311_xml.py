@@ -10,7 +10,7 @@ from lxml import etree
 from services.intake.open311_catalogue import service_definition, service_list
 from services.intake.open311_discovery import discovery
 from services.intake.open311_xml import render
-from shared.domain import Category
+from tests.factories import changjia_registry
 
 pytestmark = pytest.mark.unit
 
@@ -74,10 +74,10 @@ REQUEST: dict[str, Any] = {
 @pytest.mark.parametrize(
     ("kind", "body", "spec"),
     [
-        ("services", service_list(), SPEC_SERVICES),
+        ("services", service_list(changjia_registry(), "changjia"), SPEC_SERVICES),
         (
             "service_definition",
-            service_definition(Category.DISPUTE, [("g1", "一村 Village 1")], grid_required=True),
+            service_definition("dispute", [("g1", "一村 Village 1")], grid_required=True),
             SPEC_DEFINITION,
         ),
         ("requests", [{"service_request_id": "1", "service_notice": "Received", "account_id": None}], SPEC_CREATED),
@@ -98,8 +98,6 @@ def test_xml_writes_booleans_and_nulls_as_the_spec_does() -> None:
     request = root.find("request")
     assert request is not None
     assert request.findtext("account_id") == "" and request.findtext("lat") == "1.5"
-    definition = etree.fromstring(
-        render("service_definition", service_definition(Category.OTHER, [], grid_required=False))
-    )
+    definition = etree.fromstring(render("service_definition", service_definition("other", [], grid_required=False)))
     assert definition.findtext("attributes/attribute/variable") == "true"
     assert definition.findtext("attributes/attribute/required") == "false"

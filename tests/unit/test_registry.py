@@ -111,10 +111,74 @@ def test_changjia_staff_ids_roles_and_departments(changjia: Registry) -> None:
     assert {d.department_id for d in town.departments} == {f"changjia.{s}" for s in TOWN_DEPARTMENT_SLUGS}
     assert {d.department_id for d in changjia.county_departments} == COUNTY_DEPARTMENTS
     assert all(set(d.categories) <= CATEGORIES and d.categories for d in changjia.all_departments())
-    assert (town.facts.overall_grids, town.facts.volunteers, town.facts.service_items) == (1, 1447, 50)
+    assert town.facts.overall_grids == 1
     assert changjia.county_id == "qingyun"
     covered = [g for s in town.supervisors for g in s.grids]
     assert sorted(covered) == [g.grid_id for g in changjia.all_grids()]  # each grid exactly once
+
+
+@pytest.mark.unit
+def test_changjia_has_the_articles_volunteers_in_squads_without_names(changjia: Registry) -> None:
+    counts = changjia.counts("changjia")
+    assert (counts.volunteers, counts.squads) == (1447, 186)
+    assert all(len(g.squads) == 3 and g.volunteers > 0 for g in changjia.all_grids())
+    squad = changjia.squad("changjia-g017-s1")
+    assert (squad.grid_id, squad.kind) == ("changjia-g017", "assault")
+    assert set(squad.model_dump()) == {"squad_id", "grid_id", "kind", "size"}  # sizes, never people
+
+
+@pytest.mark.unit
+def test_changjia_service_catalogue_has_fifty_items_each_with_a_known_department(changjia: Registry) -> None:
+    items = changjia.service_catalogue("changjia")
+    assert len(items) == changjia.counts("changjia").service_items == 50
+    assert len({i.code for i in items}) == 50
+    assert {i.category.value for i in items} == CATEGORIES - {"other"}
+    assert all(changjia.has_department(i.department) for i in items)
+    allowance = changjia.service_item("changjia", "minimum_living_allowance")
+    assert (allowance.name_zh, allowance.department) == ("低保申请代办", "changjia.civil_affairs")
+    assert [a.code for a in allowance.attributes if a.required] == ["household_size"]
+    with pytest.raises(UnknownEntity, match=r"unknown service item 'minimum_living_allowanse'.*did you mean"):
+        changjia.service_item("changjia", "minimum_living_allowanse")
+
+
+@pytest.mark.unit
+def test_service_item_with_an_unknown_category_is_refused_naming_the_item(tmp_path: Path, doc: dict[str, Any]) -> None:
+    doc["towns"][0]["service_items"][3]["category"] = "welfare"
+    path = write(tmp_path / "bad.yaml", doc)
+    (line,) = [x for x in load_error(path).splitlines() if "service_items[3]" in x]
+    assert line.startswith(f"{path}: towns[0].service_items[3] (disability_subsidy): category: Input should be")
+
+
+@pytest.mark.unit
+def test_service_item_with_an_unknown_town_department_is_refused(tmp_path: Path, doc: dict[str, Any]) -> None:
+    doc["towns"][0]["service_items"][0]["department"] = "changjia.welfare"
+    message = load_error(write(tmp_path / "bad.yaml", doc))
+    assert "service_items[0].department: unknown department 'changjia.welfare' for town 'changjia'" in message
+
+
+@pytest.mark.unit
+def test_service_item_with_an_unknown_county_department_is_refused(tmp_path: Path, doc: dict[str, Any]) -> None:
+    doc["towns"][0]["service_items"][0]["department"] = "county.welfare"
+    path = write(tmp_path / "bad.yaml", doc)
+    assert load_error(path) == (
+        f"{path}: towns[0].service_items[0] (minimum_living_allowance): department: "
+        "unknown department 'county.welfare' (not a county department)"
+    )
+
+
+@pytest.mark.unit
+def test_duplicate_service_item_codes_are_refused(tmp_path: Path, doc: dict[str, Any]) -> None:
+    items = doc["towns"][0]["service_items"]
+    items.append(copy.deepcopy(items[0]))
+    message = load_error(write(tmp_path / "dup.yaml", doc))
+    assert "service_items[50].code: duplicate service item code 'minimum_living_allowance'" in message
+
+
+@pytest.mark.unit
+def test_squad_outside_its_grid_is_refused(tmp_path: Path, doc: dict[str, Any]) -> None:
+    doc["towns"][0]["grids"][16]["squads"][0]["squad_id"] = "changjia-g018-s1"
+    message = load_error(write(tmp_path / "bad.yaml", doc))
+    assert "squad_id: 'changjia-g018-s1' must start with its grid id 'changjia-g017-'" in message
 
 
 @pytest.mark.unit
@@ -421,6 +485,7 @@ def test_cli_check_show_and_generate(tmp_path: Path) -> None:
     runner = CliRunner()
     ok = runner.invoke(registry_app, ["check", str(CHANGJIA)])
     assert ok.exit_code == 0 and "1 towns, 62 grids, 62 leaders, 106 members" in ok.output
+    assert "186 volunteer squads (1447 people), 50 service items" in ok.output
     doc = yaml.safe_load(CHANGJIA.read_text(encoding="utf-8"))
     del doc["towns"][0]["grids"][16]["leader"]
     bad = write(tmp_path / "bad.yaml", doc)
@@ -428,7 +493,7 @@ def test_cli_check_show_and_generate(tmp_path: Path) -> None:
     assert failed.exit_code == 1
     assert "towns[0].grids[16] (changjia-g017): leader: Field required" in failed.output
     shown = runner.invoke(registry_app, ["show", str(CHANGJIA)], terminal_width=200)
-    assert shown.exit_code == 0 and "106" in shown.output and "volunteers 1447" in shown.output
+    assert shown.exit_code == 0 and "106" in shown.output
     out = tmp_path / "county"
     generated = runner.invoke(
         registry_app,

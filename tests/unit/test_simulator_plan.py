@@ -29,6 +29,8 @@ def test_changjia_plan_has_the_articles_counts() -> None:
         "service_proxy_closed": 1300,
         "citizen_requests_resolved": 2410,
         "supervised_resolved": 410,
+        "visits": 120,
+        "squad_assignments": 200,
     }
     assert len({m.report_id for m in plan}) == 2650
     assert {m.grid_id for m in plan} <= {g.grid_id for g in load_registry().all_grids()}
@@ -44,6 +46,37 @@ def test_whistles_only_for_grid_tier_and_open311_only_for_citizens() -> None:
     assert Counter(m.fate for m in plan)["whistled"] == 300
     assert all(m.severity != Severity.URGENT for m in plan if m.fate == "whistled")
     assert all(m.origin == "citizen_request" for m in plan if m.channel == Channel.OPEN311)
+
+
+def test_visits_follow_up_the_supervised_matters_one_grid_each() -> None:
+    plan = _changjia_plan()
+    visits: dict[int, set[str]] = {}
+    for m in plan:
+        assert (m.visit is not None) == (m.fate == "supervised")
+        if m.visit is not None:
+            visits.setdefault(m.visit, set()).add(m.grid_id)
+    assert len(visits) == 120 and all(len(grids) == 1 for grids in visits.values())
+    assert len({m.visit_id for m in plan if m.visit is not None}) == 120
+
+
+def test_squads_only_for_minor_matters_and_from_their_own_grid() -> None:
+    plan = _changjia_plan()
+    assisted = [m for m in plan if m.squad_id is not None]
+    assert len(assisted) == 200
+    assert all(m.severity == Severity.MINOR and m.channel != Channel.OPEN311 for m in assisted)
+    assert all(m.squad_id.startswith(f"{m.grid_id}-s") for m in assisted if m.squad_id)
+
+
+def test_service_items_are_of_the_matters_category_with_required_answers() -> None:
+    plan = _changjia_plan()
+    registry = load_registry()
+    named = [m for m in plan if m.service_item is not None]
+    assert 0.7 * len(plan) < len(named) < 0.9 * len(plan)
+    for m in named:
+        assert m.service_item is not None
+        item = registry.service_item(m.town_id, m.service_item)
+        assert item.category == m.category
+        assert {code for code, _ in m.service_details} == {a.code for a in item.attributes if a.required}
 
 
 def test_unknown_scenario_names_the_known_ones() -> None:
@@ -63,7 +96,10 @@ def test_a_run_id_renames_the_reports_but_keeps_the_plan() -> None:
     plain = plan_scenario(scenario, registry, seed=3)
     renamed = plan_scenario(scenario, registry, seed=3, run_id="r1")
     again = plan_scenario(scenario, registry, seed=3, run_id="r2")
-    assert [replace(m, report_id="") for m in plain] == [replace(m, report_id="") for m in renamed]
+    assert [replace(m, report_id="", visit_id=None) for m in plain] == [
+        replace(m, report_id="", visit_id=None) for m in renamed
+    ]
     assert {m.report_id for m in renamed}.isdisjoint({m.report_id for m in plain})
+    assert {m.visit_id for m in renamed if m.visit_id}.isdisjoint({m.visit_id for m in plain if m.visit_id})
     assert {m.report_id for m in renamed}.isdisjoint({m.report_id for m in again})
     assert all("-r1-" in m.report_id for m in renamed)

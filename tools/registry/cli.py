@@ -63,10 +63,6 @@ def show(
     registry = _load_or_exit(paths or [])
     console = Console()
     console.print(summary_table(registry))
-    for town in registry.towns:
-        facts = town.facts.model_dump(exclude_none=True)
-        if set(facts) - {"overall_grids"}:
-            console.print(f"{town.town_id} facts: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in facts.items()))
 
 
 @registry_app.command("check")
@@ -79,7 +75,8 @@ def check(
     typer.echo(
         f"OK {', '.join(display_path(p) for p in paths)}: {len(registry.towns)} towns, {total.grids} grids, "
         f"{total.leaders} leaders, {total.members} members, {total.micro_grids} micro-grids, "
-        f"{total.departments} departments"
+        f"{total.departments} departments, {total.squads} volunteer squads ({total.volunteers} people), "
+        f"{total.service_items} service items"
     )
 
 

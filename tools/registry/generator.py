@@ -72,6 +72,526 @@ COUNTY_DEPARTMENTS: Final[tuple[tuple[str, str, str, tuple[C, ...]], ...]] = (
     ("petitions", "County Petitions Bureau", "县信访局", (C.PUBLIC_OPINION, C.DISPUTE)),
 )
 
+# The town's service catalogue (50 items: the article's "50余个服务项目" — comprehensive governance,
+# agricultural technology extension, employment support, civil mediation, proxy services ...):
+# (code, name, name_zh, category, department ("{town}.<slug>" or "county.<slug>"), accept hours,
+# resolve days, attributes as (code, description, datatype, required, values)).
+Attr = tuple[str, str, str, bool, tuple[str, ...]]
+HOUSEHOLD: Final[Attr] = ("household_size", "People in the household", "number", True, ())
+ADDRESS_DETAIL: Final[Attr] = ("place_detail", "Where exactly (building, field, road section)", "string", False, ())
+PARTIES: Final[Attr] = ("parties", "How many parties are involved", "number", False, ())
+CROP: Final[Attr] = (
+    "crop",
+    "Crop or livestock concerned",
+    "singlevaluelist",
+    True,
+    ("wheat", "maize", "cotton", "vegetables", "fruit", "livestock", "poultry"),
+)
+SERVICE_ITEMS: Final[tuple[tuple[str, str, str, C, str, int, int, tuple[Attr, ...]], ...]] = (
+    # ---- proxy services (公共服务代办)
+    (
+        "minimum_living_allowance",
+        "Minimum living allowance application",
+        "低保申请代办",
+        C.SERVICE_PROXY,
+        "{town}.civil_affairs",
+        24,
+        15,
+        (HOUSEHOLD,),
+    ),
+    (
+        "extreme_poverty_support",
+        "Support for people in extreme poverty",
+        "特困人员供养申请",
+        C.SERVICE_PROXY,
+        "{town}.civil_affairs",
+        24,
+        15,
+        (HOUSEHOLD,),
+    ),
+    (
+        "elderly_allowance",
+        "Old-age allowance for residents over 80",
+        "高龄津贴申领",
+        C.SERVICE_PROXY,
+        "{town}.civil_affairs",
+        24,
+        10,
+        (),
+    ),
+    (
+        "disability_subsidy",
+        "Disability living and care subsidies",
+        "残疾人两项补贴申请",
+        C.SERVICE_PROXY,
+        "{town}.civil_affairs",
+        24,
+        10,
+        (("disability_grade", "Grade on the disability certificate", "singlevaluelist", True, ("1", "2", "3", "4")),),
+    ),
+    (
+        "temporary_assistance",
+        "Temporary hardship assistance",
+        "临时救助申请",
+        C.SERVICE_PROXY,
+        "{town}.civil_affairs",
+        12,
+        7,
+        (HOUSEHOLD,),
+    ),
+    (
+        "medical_assistance",
+        "Medical assistance for serious illness",
+        "大病医疗救助申请",
+        C.SERVICE_PROXY,
+        "{town}.civil_affairs",
+        24,
+        15,
+        (),
+    ),
+    (
+        "left_behind_care",
+        "Care visits for left-behind elderly and children",
+        "留守老人儿童关爱服务",
+        C.SERVICE_PROXY,
+        "{town}.civil_affairs",
+        24,
+        7,
+        (),
+    ),
+    (
+        "veterans_services",
+        "Veterans' preferential treatment services",
+        "退役军人优抚服务",
+        C.SERVICE_PROXY,
+        "{town}.civil_affairs",
+        24,
+        10,
+        (),
+    ),
+    (
+        "residents_pension_enrolment",
+        "Residents' pension insurance enrolment",
+        "城乡居民养老保险参保",
+        C.SERVICE_PROXY,
+        "{town}.human_resources",
+        24,
+        7,
+        (),
+    ),
+    (
+        "pension_certification",
+        "Pension entitlement certification",
+        "养老金领取资格认证",
+        C.SERVICE_PROXY,
+        "{town}.human_resources",
+        24,
+        5,
+        (),
+    ),
+    (
+        "employment_registration",
+        "Employment and unemployment registration",
+        "就业失业登记",
+        C.SERVICE_PROXY,
+        "{town}.human_resources",
+        24,
+        5,
+        (),
+    ),
+    (
+        "job_referral",
+        "Job referral and recruitment information",
+        "就业岗位推荐",
+        C.SERVICE_PROXY,
+        "{town}.human_resources",
+        24,
+        7,
+        (),
+    ),
+    (
+        "vocational_training",
+        "Vocational skills training enrolment",
+        "职业技能培训报名",
+        C.SERVICE_PROXY,
+        "{town}.human_resources",
+        24,
+        10,
+        (),
+    ),
+    (
+        "startup_loan",
+        "Guaranteed start-up loan application",
+        "创业担保贷款申请",
+        C.SERVICE_PROXY,
+        "{town}.human_resources",
+        24,
+        15,
+        (),
+    ),
+    (
+        "medical_insurance_enrolment",
+        "Residents' medical insurance enrolment and payment",
+        "城乡居民医保参保缴费",
+        C.SERVICE_PROXY,
+        "{town}.service_center",
+        24,
+        5,
+        (HOUSEHOLD,),
+    ),
+    (
+        "medical_reimbursement",
+        "Medical expense reimbursement",
+        "医疗费用报销代办",
+        C.SERVICE_PROXY,
+        "{town}.service_center",
+        24,
+        10,
+        (),
+    ),
+    (
+        "residence_certificate",
+        "Residence and family-relationship certificates",
+        "居住及亲属关系证明",
+        C.SERVICE_PROXY,
+        "{town}.service_center",
+        12,
+        3,
+        (),
+    ),
+    (
+        "household_registration",
+        "Household registration (hukou) errands",
+        "户籍业务代办",
+        C.SERVICE_PROXY,
+        "county.public_security",
+        24,
+        10,
+        (),
+    ),
+    (
+        "id_card_application",
+        "Resident ID card application and renewal",
+        "居民身份证办理代办",
+        C.SERVICE_PROXY,
+        "county.public_security",
+        24,
+        10,
+        (),
+    ),
+    (
+        "farmland_subsidy",
+        "Farmland fertility protection subsidy",
+        "耕地地力保护补贴申领",
+        C.SERVICE_PROXY,
+        "{town}.agriculture",
+        24,
+        10,
+        (("area_mu", "Area in mu", "number", True, ()),),
+    ),
+    (
+        "agri_machinery_subsidy",
+        "Agricultural machinery purchase subsidy",
+        "农机购置补贴申请",
+        C.SERVICE_PROXY,
+        "{town}.agriculture",
+        24,
+        15,
+        (),
+    ),
+    (
+        "crop_insurance",
+        "Policy crop insurance enrolment and claims",
+        "政策性农业保险投保理赔",
+        C.SERVICE_PROXY,
+        "{town}.agriculture",
+        24,
+        10,
+        (CROP,),
+    ),
+    (
+        "land_contract_transfer",
+        "Rural land contract transfer",
+        "土地承包经营权流转",
+        C.SERVICE_PROXY,
+        "{town}.agriculture",
+        24,
+        15,
+        (),
+    ),
+    (
+        "homestead_application",
+        "Rural homestead application",
+        "农村宅基地申请",
+        C.SERVICE_PROXY,
+        "{town}.agriculture",
+        24,
+        30,
+        (),
+    ),
+    # ---- disputes (矛盾纠纷排查化解, 民事调解)
+    (
+        "neighbour_dispute_mediation",
+        "Neighbourhood dispute mediation",
+        "邻里纠纷调解",
+        C.DISPUTE,
+        "{town}.judicial_mediation",
+        12,
+        10,
+        (PARTIES,),
+    ),
+    (
+        "family_dispute_mediation",
+        "Marriage and family dispute mediation",
+        "婚姻家庭纠纷调解",
+        C.DISPUTE,
+        "{town}.judicial_mediation",
+        12,
+        10,
+        (PARTIES,),
+    ),
+    (
+        "land_boundary_dispute",
+        "Land and homestead boundary dispute",
+        "土地宅基地边界纠纷调处",
+        C.DISPUTE,
+        "{town}.judicial_mediation",
+        12,
+        15,
+        (PARTIES,),
+    ),
+    ("legal_aid", "Legal aid application", "法律援助申请", C.DISPUTE, "{town}.judicial_mediation", 24, 10, ()),
+    (
+        "wage_arrears",
+        "Unpaid wages of migrant workers",
+        "农民工欠薪求助",
+        C.DISPUTE,
+        "{town}.human_resources",
+        12,
+        10,
+        (("workers", "Workers affected", "number", False, ()),),
+    ),
+    (
+        "public_order_dispute",
+        "Conflicts threatening public order",
+        "治安矛盾排查化解",
+        C.DISPUTE,
+        "{town}.comprehensive_governance",
+        8,
+        7,
+        (PARTIES,),
+    ),
+    # ---- safety hazards (安全隐患排查整治)
+    (
+        "fire_hazard",
+        "Fire hazard removal",
+        "消防安全隐患整治",
+        C.SAFETY_HAZARD,
+        "{town}.emergency_safety",
+        4,
+        3,
+        (ADDRESS_DETAIL,),
+    ),
+    (
+        "gas_safety",
+        "Gas and bottled-gas safety hazard",
+        "燃气安全隐患整治",
+        C.SAFETY_HAZARD,
+        "{town}.emergency_safety",
+        4,
+        3,
+        (ADDRESS_DETAIL,),
+    ),
+    (
+        "dilapidated_house",
+        "Dilapidated rural house assessment and repair",
+        "农村危房鉴定改造",
+        C.SAFETY_HAZARD,
+        "{town}.emergency_safety",
+        24,
+        30,
+        (ADDRESS_DETAIL,),
+    ),
+    (
+        "flood_prevention",
+        "Flood and waterlogging prevention",
+        "防汛排涝",
+        C.SAFETY_HAZARD,
+        "{town}.emergency_safety",
+        2,
+        3,
+        (ADDRESS_DETAIL,),
+    ),
+    (
+        "ebike_charging",
+        "Unsafe electric-bike charging",
+        "电动车违规充电隐患",
+        C.SAFETY_HAZARD,
+        "{town}.emergency_safety",
+        8,
+        3,
+        (ADDRESS_DETAIL,),
+    ),
+    (
+        "road_traffic_hazard",
+        "Road traffic safety hazard",
+        "道路交通安全隐患",
+        C.SAFETY_HAZARD,
+        "county.public_security",
+        8,
+        5,
+        (ADDRESS_DETAIL,),
+    ),
+    (
+        "workplace_safety",
+        "Work-safety hazard at a workshop or enterprise",
+        "企业安全生产隐患",
+        C.SAFETY_HAZARD,
+        "county.emergency",
+        8,
+        7,
+        (ADDRESS_DETAIL,),
+    ),
+    # ---- living environment (人居环境整治)
+    (
+        "waste_collection",
+        "Household waste collection",
+        "生活垃圾清运",
+        C.LIVING_ENVIRONMENT,
+        "{town}.environment",
+        12,
+        2,
+        (ADDRESS_DETAIL,),
+    ),
+    (
+        "sewage_drainage",
+        "Domestic sewage and blocked drains",
+        "生活污水及排水堵塞",
+        C.LIVING_ENVIRONMENT,
+        "{town}.environment",
+        12,
+        5,
+        (ADDRESS_DETAIL,),
+    ),
+    (
+        "toilet_renovation",
+        "Rural toilet renovation and repair",
+        "农村厕所改造维修",
+        C.LIVING_ENVIRONMENT,
+        "{town}.environment",
+        24,
+        10,
+        (),
+    ),
+    (
+        "village_appearance",
+        "Village appearance and illegal piling",
+        "村容村貌及乱堆乱放整治",
+        C.LIVING_ENVIRONMENT,
+        "{town}.environment",
+        24,
+        7,
+        (ADDRESS_DETAIL,),
+    ),
+    (
+        "straw_burning",
+        "Straw and rubbish burning",
+        "秸秆垃圾焚烧",
+        C.LIVING_ENVIRONMENT,
+        "county.environment",
+        4,
+        2,
+        (ADDRESS_DETAIL,),
+    ),
+    (
+        "drinking_water",
+        "Rural drinking-water supply fault",
+        "农村饮水故障报修",
+        C.LIVING_ENVIRONMENT,
+        "{town}.service_center",
+        12,
+        3,
+        (ADDRESS_DETAIL,),
+    ),
+    # ---- policy, law and regulation publicity (政策法律法规宣传)
+    (
+        "benefit_policy_explanation",
+        "Explanation of benefit policies",
+        "惠民政策解读",
+        C.POLICY_PUBLICITY,
+        "{town}.publicity",
+        24,
+        5,
+        (),
+    ),
+    (
+        "legal_publicity",
+        "Law and regulation publicity session",
+        "法律法规宣传",
+        C.POLICY_PUBLICITY,
+        "{town}.judicial_mediation",
+        24,
+        7,
+        (),
+    ),
+    (
+        "agri_technology_extension",
+        "Agricultural technology extension and training",
+        "农技推广与培训",
+        C.POLICY_PUBLICITY,
+        "{town}.agriculture",
+        24,
+        7,
+        (CROP,),
+    ),
+    (
+        "employment_policy_publicity",
+        "Employment support policy publicity",
+        "就业保障政策宣传",
+        C.POLICY_PUBLICITY,
+        "{town}.human_resources",
+        24,
+        7,
+        (),
+    ),
+    # ---- public opinion (社情民意收集)
+    (
+        "opinion_suggestion",
+        "Residents' opinions and suggestions",
+        "社情民意反映",
+        C.PUBLIC_OPINION,
+        "{town}.petitions",
+        24,
+        7,
+        (),
+    ),
+    (
+        "petition_registration",
+        "Letters-and-visits (petition) registration",
+        "信访事项登记",
+        C.PUBLIC_OPINION,
+        "{town}.petitions",
+        12,
+        15,
+        (),
+    ),
+    (
+        "party_member_services",
+        "Party membership and party-member services",
+        "党员组织关系及党员服务",
+        C.PUBLIC_OPINION,
+        "{town}.party_building",
+        24,
+        7,
+        (),
+    ),
+)
+
+# Volunteer squads (the article: 1,447 people in party-member assault, vanguard and reserve
+# squads): three squads per grid, sizes only, no personal names.
+CHANGJIA_VOLUNTEERS: Final = 1447
+SQUAD_KINDS: Final = ("assault", "vanguard", "reserve")
+
 CHANGJIA_GRIDS: Final = 62
 CHANGJIA_SINGLE_MEMBER_GRIDS: Final = 18
 CHANGJIA_INSTRUCTORS: Final = 12
@@ -84,6 +604,42 @@ def _department(scope: str, slug: str, name: str, name_zh: str, categories: tupl
         "name_zh": name_zh,
         "categories": [c.value for c in categories],
     }
+
+
+def _attribute(code: str, description: str, datatype: str, required: bool, values: tuple[str, ...]) -> Doc:
+    attribute: Doc = {"code": code, "description": description, "datatype": datatype, "required": required}
+    if values:
+        attribute["values"] = list(values)
+    return attribute
+
+
+def service_catalogue(town_id: str) -> list[Doc]:
+    """The town's service items, departments expanded for ``town_id``."""
+    return [
+        {
+            "code": code,
+            "name": name,
+            "name_zh": name_zh,
+            "category": category.value,
+            "department": department.replace("{town}", town_id),
+            "accept_hours": accept_hours,
+            "resolve_days": resolve_days,
+            **({"attributes": [_attribute(*a) for a in attributes]} if attributes else {}),
+        }
+        for code, name, name_zh, category, department, accept_hours, resolve_days, attributes in SERVICE_ITEMS
+    ]
+
+
+def squad_sizes(grids: int, volunteers: int) -> list[tuple[int, int, int]]:
+    """(assault, vanguard, reserve) per grid: ``volunteers`` spread evenly (the first grids one
+    more), each grid's people split about 40/35/25 between its three squads."""
+    base, extra = divmod(volunteers, grids)
+    sizes = []
+    for n in range(grids):
+        people = base + (1 if n < extra else 0)
+        assault, vanguard = round(people * 0.40), round(people * 0.35)
+        sizes.append((assault, vanguard, people - assault - vanguard))
+    return sizes
 
 
 def county_block() -> Doc:
@@ -134,7 +690,8 @@ def changjia_town() -> Doc:
 
     62 basic grids (61 villages ``g001``-``g061`` + the town-seat community ``g062``), one leader
     each, 106 grid members (18 villages with one member, spread evenly, the other 44 grids with
-    two), 2-4 micro-grids per grid, 12 grid instructors covering contiguous blocks of grids.
+    two), 2-4 micro-grids per grid, 12 grid instructors covering contiguous blocks of grids,
+    three volunteer squads per grid (1,447 people in all) and the town's 50 service items.
     """
     villages = CHANGJIA_GRIDS - 1
     specs = []
@@ -144,15 +701,23 @@ def changjia_town() -> Doc:
             and (n * CHANGJIA_SINGLE_MEMBER_GRIDS) // villages != ((n - 1) * CHANGJIA_SINGLE_MEMBER_GRIDS) // villages
         )
         specs.append((1 if single else 2, 2 + n % 3))
-    facts = {"overall_grids": 1, "volunteers": 1447, "service_items": 50}
-    return _town(
+    town = _town(
         CHANGJIA_TOWN_ID,
         name="Changjia Town",
         name_zh="常家镇",
-        facts=facts,
+        facts={"overall_grids": 1},
         specs=specs,
         instructors=CHANGJIA_INSTRUCTORS,
     )
+    grids = town.pop("grids")
+    town["service_items"] = service_catalogue(CHANGJIA_TOWN_ID)
+    town["grids"] = grids  # after the catalogue: the file reads town, offices, services, then grids
+    for grid, sizes in zip(town["grids"], squad_sizes(CHANGJIA_GRIDS, CHANGJIA_VOLUNTEERS), strict=True):
+        grid["squads"] = [
+            {"squad_id": f"{grid['grid_id']}-s{i}", "kind": kind, "size": size}
+            for i, (kind, size) in enumerate(zip(SQUAD_KINDS, sizes, strict=True), start=1)
+        ]
+    return town
 
 
 def changjia_document() -> Doc:
