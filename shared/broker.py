@@ -12,6 +12,7 @@ Policy, written once here for every service:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -198,23 +199,26 @@ async def publish_confirmed(
 ) -> None:
     """Publish persistently and return only once the broker confirmed it (within ``confirm_timeout`` s).
 
-    Raises ``UnroutableError`` when no queue is bound for the routing key, and
-    ``DeliveryError`` (or a connection error) when the broker did not take it.
+    Raises ``UnroutableError`` when no queue is bound for the routing key, ``DeliveryError`` (or a
+    connection error) when the broker did not take it, ``TimeoutError`` when it did not confirm in time.
     """
     try:
-        result = await broker.publish(
-            body,
-            exchange=exchange,
-            routing_key=routing_key,
-            persist=True,
-            mandatory=True,
-            message_id=message_id,
-            correlation_id=correlation_id,
-            message_type=message_type,
-            headers=headers,
-            content_type="application/json",
-            timeout=confirm_timeout,
-        )
+        # FastStream's own ``timeout`` does not bound a publish on a connection the broker blocked
+        # (a resource alarm): it waited for the alarm to clear. The outer bound makes it fail in time.
+        async with asyncio.timeout(confirm_timeout):
+            result = await broker.publish(
+                body,
+                exchange=exchange,
+                routing_key=routing_key,
+                persist=True,
+                mandatory=True,
+                message_id=message_id,
+                correlation_id=correlation_id,
+                message_type=message_type,
+                headers=headers,
+                content_type="application/json",
+                timeout=confirm_timeout,
+            )
     except DeliveryError as error:
         if error.message is not None:  # the broker returned the message: unroutable
             raise UnroutableError(f"no queue bound for {exchange_name(exchange)}/{routing_key}") from error

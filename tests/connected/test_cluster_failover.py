@@ -21,7 +21,7 @@ from shared import topology
 from shared.broker import make_broker, publish_confirmed
 from shared.management import connection_options, vhost_of
 from shared.settings import GwSettings
-from tools.stack.cluster import cluster_settings, cluster_up, kill_node, queue_leaders, restart_node
+from tools.stack.cluster import cluster_settings, cluster_up, kill_node, queue_leaders, restart_node, set_disk_alarm
 from tools.stack.model import cluster_nodes
 from tools.vhosts import create_vhost, delete_vhost
 
@@ -116,3 +116,32 @@ async def test_client_fails_over_when_its_node_is_killed_and_nothing_confirmed_i
     finally:
         await broker.stop()
         restart_node(base_settings, victim)
+
+
+async def test_a_disk_alarm_makes_a_publish_fail_within_its_timeout_instead_of_hanging(
+    base_settings: GwSettings, cluster_vhost: GwSettings
+) -> None:
+    broker = make_broker(cluster_vhost, service="test")
+    await broker.connect()
+    await topology.declare_topology(broker, topology.Topology(topology.EXCHANGES, (WORK,), (WORK.dead_letter_spec(),)))
+    try:
+        await _publish(broker, 1)
+        set_disk_alarm(base_settings, "rabbitmq-2", on=True)  # the whole cluster blocks its publishers
+        try:
+            started = time.monotonic()
+            with pytest.raises(TimeoutError):
+                await publish_confirmed(
+                    broker, {"n": 2}, exchange=topology.EVENTS, routing_key="cluster.test", confirm_timeout=2.0
+                )
+            assert time.monotonic() - started < 3.5
+        finally:
+            set_disk_alarm(base_settings, "rabbitmq-2", on=False)
+        deadline = time.monotonic() + 15
+        while True:  # publishes are confirmed again once the alarm clears
+            try:
+                await _publish(broker, 3)
+                break
+            except TimeoutError:
+                assert time.monotonic() < deadline, "publishes still blocked after the alarm cleared"
+    finally:
+        await broker.stop()
