@@ -38,11 +38,11 @@ class Chart:
 
 
 def _scale_max(values: list[int]) -> int:
+    """The axis top: a round number at or above the largest value, divisible by the 4 gridlines."""
     top: int = max(values, default=0)
-    if top <= 5:
-        return 5
-    step: int = 10 ** (len(str(top)) - 1)
-    return int(((top + step - 1) // step) * step)
+    step: int = 10 ** (len(str(max(top, 1))) - 1)
+    rounded = max(4, ((top + step - 1) // step) * step)
+    return int(-(-rounded // 4) * 4)
 
 
 def daily_chart(days: list[dict[str, Any]], lang: Lang) -> Chart:

@@ -180,7 +180,11 @@ class LocalRun:
 
     def start_services(self) -> None:
         console.print("[bold]2/3[/] services: " + ", ".join(f"{n} :{p}" for n, p in self.ports.items()))
-        env = {**self.env, "GW_CONSOLE_STATS_URL": _local_url(self.ports["stats"])}
+        env = {
+            **self.env,
+            "GW_CONSOLE_STATS_URL": _local_url(self.ports["stats"]),
+            "GW_CONSOLE_INTAKE_URL": _local_url(self.ports["intake"]),
+        }
         self.services = _service_processes(self.ports, self.logs, env)
         for proc in self.services:
             proc.start()
@@ -189,7 +193,8 @@ class LocalRun:
             console.print(f"  {proc.name} healthy (pid {proc.pid}, log {proc.log_path})")
         console.print(
             f"  web console: {_local_url(self.ports['console'])}/ "
-            "(sign in with `gridwhistle console issue --department changjia.civil_affairs`)"
+            "(sign in with `gridwhistle console issue --department changjia.civil_affairs`, "
+            "`--grid changjia-g017` or `--supervisor changjia`)"
         )
 
     def start_simulator(self) -> None:
