@@ -165,17 +165,17 @@ async def reroute(
 ) -> Command:
     """督办改派: the supervisor gives a running matter of its town to departments of that town."""
     require_role(deps, who, "supervisor")
-    allowed = {d.department_id for d in deps.registry.departments_of_town(who.town_id)}
+    matter = await matter_for(deps, who, matter_id)  # of its town, or a 403 before anything else
+    if not who.may_act_on(matter):
+        deps.metrics.refusals.labels("act").inc()
+        raise ForbiddenError("forbidden_reroute")
+    allowed = {d.department_id for d in deps.registry.departments_of_town(matter["town_id"])}
     supporting = [s for s in dict.fromkeys(supporting) if s and s != lead]
     if lead not in allowed or any(s not in allowed for s in supporting):
         raise InvalidActionError("department")
     reason = reason.strip()
     if not reason:
         raise InvalidActionError("reason")
-    matter = await matter_for(deps, who, matter_id)
-    if not who.may_act_on(matter):
-        deps.metrics.refusals.labels("act").inc()
-        raise ForbiddenError("forbidden_reroute")
     command = await deps.commands.reroute(who.actor_id, matter, lead, supporting, reason)
     deps.metrics.commands.labels(command.command_type, "sent").inc()
     log.info("command sent", extra=command.log_fields())

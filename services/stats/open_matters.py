@@ -46,6 +46,7 @@ OPEN_MATTER_FIELDS: MongoDoc = {
         "backlog",
         "timeline",
         "sequence",
+        "priority",
         "assignee",
         "open_departments",
         "open_tags",
@@ -108,6 +109,7 @@ def open_matter_row(doc: MongoDoc, department_id: str) -> dict[str, Any]:
         "open_since": _iso(doc.get("open_since")),
         "rejections": rejections,
         "sequence": doc.get("sequence", 0),
+        "priority": doc.get("priority"),
     }
 
 

@@ -152,3 +152,32 @@ def test_daily_chart_has_two_bars_a_day_scaled_to_the_busiest_day() -> None:
     heights = [round(b.height) for b in chart.bars]
     assert heights[0] == max(heights) and heights[2] == 0 and chart.bars[0].title == "2026-03-01 上报: 8"
     assert [name for _, name in chart.legend] == ["上报", "办结"]
+
+
+def test_cli_issues_grid_and_supervisor_credentials_and_refuses_what_the_registry_does_not_know(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from services.console.cli import console_app
+
+    monkeypatch.setenv("GW_TOKEN_SECRET", SECRET.get_secret_value())
+    runner = CliRunner()
+
+    def issued(*args: str) -> Principal:
+        result = runner.invoke(console_app, ["issue", *args])
+        assert result.exit_code == 0, result.output
+        return verify_credential(result.output.strip(), (SECRET,))
+
+    assert issued("--grid", GRID).actor_id == LEADER
+    assert issued("--grid", GRID, "--staff", f"{GRID}-member1").actor_id == f"{GRID}-member1"
+    assert issued("--supervisor", INSTRUCTOR).subject == INSTRUCTOR
+    assert issued("--supervisor", "changjia").subject == "changjia-instructor-01"
+    for wrong in (
+        ["--grid", "changjia-g999"],
+        ["--grid", GRID, "--staff", f"{OTHER_GRID}-leader"],
+        ["--supervisor", LEADER],
+        ["--grid", GRID, "--department", JM],
+        [],
+    ):
+        assert runner.invoke(console_app, ["issue", *wrong]).exit_code != 0, wrong
