@@ -17,7 +17,7 @@ from services.stats import daily, open_matters
 from services.stats.api import ERRORS, Db, From, Reg, To, _check_period, _runtime
 from services.stats.config import StatsSettings
 from services.stats.work_fields import OPEN
-from services.stats.work_schemas import GridOpenMatters, TownDaily, TownOpenMatters
+from services.stats.work_schemas import DepartmentOpenMatters, GridOpenMatters, TownDaily, TownOpenMatters
 from shared.problems import ProblemError
 
 router = APIRouter(prefix="/v1", tags=["work"])
@@ -26,10 +26,10 @@ Limit = Annotated[int, Query(ge=1, le=open_matters.PAGE_MAX, description="Matter
 After = Annotated[str | None, Query(description="The `next` cursor of the previous page")]
 
 
-@router.get("/departments/{department_id}/open-matters", responses=ERRORS)
+@router.get("/departments/{department_id}/open-matters", response_model=DepartmentOpenMatters, responses=ERRORS)
 async def department_open_matters(
     department_id: str, db: Db, registry: Reg, limit: Limit = 50, after: After = None
-) -> dict[str, Any]:
+) -> Any:
     """The department's open matters (oldest open first): its role, acceptance, lateness,
     deadlines, and its commands dispatch rejected. O(page) via ``(open_departments, open_since)``."""
     if not registry.has_department(department_id):

@@ -69,3 +69,36 @@ class TownDaily(BaseModel):
     from_: str = Field(alias="from")
     to: str
     days: list[DayFigures]
+
+
+class DepartmentRow(BaseModel):
+    matter_id: str
+    town_id: str
+    grid_id: str
+    micro_grid_id: str | None
+    category: str | None
+    severity: str | None
+    summary: str | None
+    state: str | None
+    round: int
+    sequence: int
+    priority: str | None
+    tier: str | None
+    lead: str | None
+    supporting: list[str]
+    role: str | None = Field(description="The department's part: lead (主办) or supporting (协办)")
+    accepted: bool
+    lateness: str
+    escalation_level: int
+    accept_by: str | None
+    resolve_by: str | None
+    open_since: str | None
+    rejections: list[Rejection] = Field(description="The department's commands dispatch rejected")
+
+
+class DepartmentOpenMatters(BaseModel):
+    department_id: str
+    as_of: str
+    open: int = Field(description="How many matters are open for the department (all pages)")
+    matters: list[DepartmentRow]
+    next: str | None = Field(description="Cursor of the next page (`after`); null on the last page")
