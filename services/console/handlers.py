@@ -74,12 +74,26 @@ def require_role(deps: ConsoleDeps, who: Principal, role: str) -> None:
         raise ForbiddenError("forbidden_page")
 
 
-async def inbox(deps: ConsoleDeps, who: Principal, lang: Lang) -> tuple[list[InboxRow], int]:
-    """The department's open matters (oldest first, first page) and how many it has open."""
+@dataclass(frozen=True)
+class Listing:
+    """One page of a list: its rows, how many there are in all, and the cursors of this page
+    (``after``, None on the first) and of the next one (None on the last)."""
+
+    rows: list[Any]
+    total: int
+    after: str | None = None
+    next: str | None = None
+
+    def context(self) -> dict[str, Any]:
+        return {"rows": self.rows, "total": self.total, "after": self.after, "next": self.next}
+
+
+async def inbox(deps: ConsoleDeps, who: Principal, lang: Lang, after: str | None = None) -> Listing:
+    """The department's open matters (oldest first, a page) and how many it has open."""
     require_role(deps, who, "department")
-    page = await deps.stats.open_matters(who.subject, limit=deps.page_size)
+    page = await deps.stats.open_matters(who.subject, limit=deps.page_size, after=after)
     now = deps.clock()
-    return [inbox_row(m, lang, now) for m in page["matters"]], int(page["open"])
+    return Listing([inbox_row(m, lang, now) for m in page["matters"]], int(page["open"]), after, page.get("next"))
 
 
 async def matter_for(deps: ConsoleDeps, who: Principal, matter_id: str) -> Json:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -122,16 +122,19 @@ async def signout() -> RedirectResponse:
     return response
 
 
+After = Annotated[str | None, Query(description="the next page's cursor")]
+
+
 @router.get("/inbox")
-async def inbox_page(request: Request, deps: Deps, who: Who, lang: LangDep) -> HTMLResponse:
-    rows, total = await handlers.inbox(deps, who, lang)
-    return render(request, "inbox.html", lang, who=who, rows=rows, total=total)
+async def inbox_page(request: Request, deps: Deps, who: Who, lang: LangDep, after: After = None) -> HTMLResponse:
+    listing = await handlers.inbox(deps, who, lang, after)
+    return render(request, "inbox.html", lang, who=who, **listing.context())
 
 
 @router.get("/inbox/rows")
-async def inbox_rows(request: Request, deps: Deps, who: Who, lang: LangDep) -> HTMLResponse:
-    rows, total = await handlers.inbox(deps, who, lang)
-    return render(request, "_inbox_rows.html", lang, who=who, rows=rows, total=total)
+async def inbox_rows(request: Request, deps: Deps, who: Who, lang: LangDep, after: After = None) -> HTMLResponse:
+    listing = await handlers.inbox(deps, who, lang, after)
+    return render(request, "_inbox_rows.html", lang, who=who, **listing.context())
 
 
 @router.get("/matters/{matter_id}")

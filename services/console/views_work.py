@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from services.console import work
 from services.console.handlers import InvalidActionError, require_role
 from services.console.intake_client import IntakeUnavailableError, ReportRefusedError
-from services.console.views import Deps, LangDep, Who, render
+from services.console.views import After, Deps, LangDep, Who, render
 from shared.domain import Category, Severity
 
 router = APIRouter(include_in_schema=False)
@@ -28,16 +28,16 @@ def _grid_context(deps: Deps, who: Who) -> dict[str, Any]:
 
 
 @router.get("/grid")
-async def grid_page(request: Request, deps: Deps, who: Who, lang: LangDep) -> HTMLResponse:
-    rows, total = await work.grid_matters(deps, who, lang)
-    context = _grid_context(deps, who)
-    return render(request, "grid.html", lang, who=who, rows=rows, total=total, form=work.ReportForm.blank(), **context)
+async def grid_page(request: Request, deps: Deps, who: Who, lang: LangDep, after: After = None) -> HTMLResponse:
+    listing = await work.grid_matters(deps, who, lang, after)
+    context = _grid_context(deps, who) | listing.context()
+    return render(request, "grid.html", lang, who=who, form=work.ReportForm.blank(), **context)
 
 
 @router.get("/grid/rows")
-async def grid_rows(request: Request, deps: Deps, who: Who, lang: LangDep) -> HTMLResponse:
-    rows, total = await work.grid_matters(deps, who, lang)
-    return render(request, "_grid_rows.html", lang, who=who, rows=rows, total=total)
+async def grid_rows(request: Request, deps: Deps, who: Who, lang: LangDep, after: After = None) -> HTMLResponse:
+    listing = await work.grid_matters(deps, who, lang, after)
+    return render(request, "_grid_rows.html", lang, who=who, **listing.context())
 
 
 @router.post("/grid/report")
@@ -62,14 +62,16 @@ async def grid_report(
             answer = await work.report(deps, who, form)
         except ReportRefusedError as refused:
             errors, status = [f"{name}: {reason}" for name, reason in refused.errors] or ["report_refused"], 422
+            if refused.status == 409:  # this form was sent before with other contents: a new report
+                report_id = work.ReportForm.blank().report_id
         except IntakeUnavailableError:
             errors, status = ["intake_down"], 503
         else:
             return RedirectResponse(f"/grid?reported={answer['matter_id']}", status_code=303)
-    rows, total = await work.grid_matters(deps, who, lang)
+    listing = await work.grid_matters(deps, who, lang)
     failed = work.ReportForm(report_id, category, severity, micro_grid_id, summary, address, errors)
-    context = _grid_context(deps, who)
-    return render(request, "grid.html", lang, status, who=who, rows=rows, total=total, form=failed, **context)
+    context = _grid_context(deps, who) | listing.context()
+    return render(request, "grid.html", lang, status, who=who, form=failed, **context)
 
 
 @router.post("/matters/{matter_id}/whistle")
@@ -85,24 +87,23 @@ async def whistle(
 
 @router.get("/supervision")
 async def supervision_page(
-    request: Request, deps: Deps, who: Who, lang: LangDep, only: str | None = None
+    request: Request, deps: Deps, who: Who, lang: LangDep, only: str | None = None, after: After = None
 ) -> HTMLResponse:
-    rows, total, counts = await _supervision(deps, who, only, lang)
-    return render(request, "supervision.html", lang, who=who, rows=rows, total=total, counts=counts, only=only)
+    return render(request, "supervision.html", lang, who=who, **await _supervision(deps, who, only, lang, after))
 
 
 @router.get("/supervision/rows")
 async def supervision_rows(
-    request: Request, deps: Deps, who: Who, lang: LangDep, only: str | None = None
+    request: Request, deps: Deps, who: Who, lang: LangDep, only: str | None = None, after: After = None
 ) -> HTMLResponse:
-    rows, total, counts = await _supervision(deps, who, only, lang)
-    return render(request, "_supervision_rows.html", lang, who=who, rows=rows, total=total, counts=counts, only=only)
+    context = await _supervision(deps, who, only, lang, after)
+    return render(request, "_supervision_rows.html", lang, who=who, **context)
 
 
-async def _supervision(
-    deps: Deps, who: Who, only: str | None, lang: LangDep
-) -> tuple[list[work.WorkRow], int, dict[str, int]]:
-    return await work.supervision_matters(deps, who, only if only in work.FILTERS else None, lang)
+async def _supervision(deps: Deps, who: Who, only: str | None, lang: LangDep, after: str | None) -> dict[str, Any]:
+    chosen = only if only in work.FILTERS else None  # an unknown tab is the full list
+    listing, counts = await work.supervision_matters(deps, who, chosen, lang, after)
+    return {**listing.context(), "counts": counts, "only": chosen}
 
 
 @router.post("/matters/{matter_id}/reroute")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from services.console.handlers import ForbiddenError, InvalidActionError, matter_for, require_role
+from services.console.handlers import ForbiddenError, InvalidActionError, Listing, matter_for, require_role
 from services.console.i18n import countdown
 from shared.domain import Category, Severity
 
@@ -77,11 +77,12 @@ class ReportForm:
         return cls(report_id=f"console-{uuid.uuid4()}", category="", severity="", micro_grid_id="", summary="")
 
 
-async def grid_matters(deps: ConsoleDeps, who: Principal, lang: Lang) -> tuple[list[WorkRow], int]:
+async def grid_matters(deps: ConsoleDeps, who: Principal, lang: Lang, after: str | None = None) -> Listing:
+    """The grid's matters not closed yet (oldest first, a page) and how many."""
     require_role(deps, who, "grid")
-    page = await deps.stats.grid_open_matters(who.subject, limit=deps.page_size)
+    page = await deps.stats.grid_open_matters(who.subject, limit=deps.page_size, after=after)
     now = deps.clock()
-    return [work_row(m, lang, now) for m in page["matters"]], int(page["open"])
+    return Listing([work_row(m, lang, now) for m in page["matters"]], int(page["open"]), after, page.get("next"))
 
 
 def check_report(deps: ConsoleDeps, who: Principal, form: ReportForm) -> list[str]:
@@ -145,19 +146,20 @@ async def whistle(deps: ConsoleDeps, who: Principal, matter_id: str, reason: str
 
 
 async def supervision_matters(
-    deps: ConsoleDeps, who: Principal, only: str | None, lang: Lang
-) -> tuple[list[WorkRow], int, dict[str, int]]:
-    """The town's open matters (all, or only overdue or returned ones), and how many of each."""
+    deps: ConsoleDeps, who: Principal, only: str | None, lang: Lang, after: str | None = None
+) -> tuple[Listing, dict[str, int]]:
+    """The town's open matters (all, or only overdue or returned ones; a page), and how many of each."""
     require_role(deps, who, "supervisor")
     if only is not None and only not in FILTERS:
         raise InvalidActionError("filter")
-    page = await deps.stats.town_open_matters(who.town_id, only=only, limit=deps.page_size)
+    page = await deps.stats.town_open_matters(who.town_id, only=only, limit=deps.page_size, after=after)
     counts: dict[str, int] = {}
     for name in FILTERS:  # the tabs' figures: a one-row page each, O(1) beyond its count
         other = page if name == only else await deps.stats.town_open_matters(who.town_id, only=name, limit=1)
         counts[name] = int(other["open"])
     now = deps.clock()
-    return [work_row(m, lang, now) for m in page["matters"]], int(page["open"]), counts
+    rows = [work_row(m, lang, now) for m in page["matters"]]
+    return Listing(rows, int(page["open"]), after, page.get("next")), counts
 
 
 async def reroute(

@@ -6,12 +6,15 @@ ever shown. And the terminal inbox's client reloads its open matters after a res
 from __future__ import annotations
 
 import dataclasses
+import html
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from pydantic import SecretStr
 
 from services.console.app import create_app
@@ -48,13 +51,15 @@ def _stories() -> dict[str, Matter]:
 
 
 @asynccontextmanager
-async def console_over(settings: GwSettings, stats: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
+async def console_over(
+    settings: GwSettings, stats: httpx.AsyncClient
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     console_settings = ConsoleSettings(**{**settings.model_dump(), "token_secret": SECRET})
     app = create_app(console_settings, registry=REGISTRY)
     app.state.deps = dataclasses.replace(app.state.deps, stats=HttpStatsReader(stats))
     transport = httpx.ASGITransport(app=app)
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://c") as client:
-        yield client
+        yield app, client
 
 
 async def _get(console: httpx.AsyncClient, credential: str, path: str) -> httpx.Response:
@@ -78,7 +83,7 @@ async def test_each_role_sees_only_its_own_and_every_refusal_is_a_403_page(setti
     foreign_supervisor = issue_supervisor_credential(
         SECRET, supervisor_id="elsewhere-instructor-01", town_id="elsewhere"
     )
-    async with running_stats(settings) as (_app, stats), console_over(settings, stats) as console:
+    async with running_stats(settings) as (_app, stats), console_over(settings, stats) as (app, console):
         await publish_events(settings, [e for m in stories.values() for e in m.events])
 
         async def settled() -> tuple[bool, Any]:
@@ -122,6 +127,16 @@ async def test_each_role_sees_only_its_own_and_every_refusal_is_a_403_page(setti
             headers={"Cookie": f"gw_console={foreign_supervisor}"},
         )
         assert _refused(reroute)
+
+        app.state.deps = dataclasses.replace(app.state.deps, page_size=1)  # the pages page like the API
+        seen: list[str] = []
+        path = "/supervision"
+        while path:
+            page = await _get(console, supervisor, path)
+            seen += [i for i in ids.values() if i in page.text]
+            found = re.search(r'id="next-page" href="([^"]+)"', page.text)
+            path = html.unescape(found.group(1)) if found else ""
+        assert sorted(seen) == sorted(ids.values())  # one per page, each once
 
         unsigned = await console.get("/grid", follow_redirects=False)
         assert unsigned.status_code == 303 and unsigned.headers["location"] == "/signin"

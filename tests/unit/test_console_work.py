@@ -103,8 +103,11 @@ async def test_grid_whistles_only_its_own_matters_still_on_a_grid_tier() -> None
         await work.whistle(deps, _grid(), with_departments["matter_id"], "x")
     with pytest.raises(handlers.InvalidActionError):
         await work.whistle(deps, _grid(), mine["matter_id"], "  ")
-    rows, total = await work.grid_matters(deps, _grid(), "zh")
-    assert total == 2 and {r.matter_id for r in rows} == {mine["matter_id"], with_departments["matter_id"]}
+    listing = await work.grid_matters(deps, _grid(), "zh")
+    assert listing.total == 2 and {r.matter_id for r in listing.rows} == {
+        mine["matter_id"],
+        with_departments["matter_id"],
+    }
     assert len(commands.sent) == 1
 
 
@@ -114,10 +117,10 @@ async def test_supervisor_sees_its_town_and_reroutes_to_its_towns_departments_on
     stats = FakeStats({m["matter_id"]: m for m in (returned, closed)})
     commands = FakeCommands()
     deps = console_deps(stats, commands)
-    rows, total, counts = await work.supervision_matters(deps, _supervisor(), "returned", "zh")
+    listing, counts = await work.supervision_matters(deps, _supervisor(), "returned", "zh")
     assert (
-        total == 1
-        and [r.matter_id for r in rows] == [returned["matter_id"]]
+        listing.total == 1
+        and [r.matter_id for r in listing.rows] == [returned["matter_id"]]
         and counts == {"overdue": 0, "returned": 1}
     )
     command = await work.reroute(deps, _supervisor(), returned["matter_id"], JM, [PETITIONS, JM], "调解优先")
