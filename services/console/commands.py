@@ -48,6 +48,17 @@ class DepartmentCommands:
         client.remember(item)
         return await client.whistle(item.matter_id, reason)
 
+    async def feedback(self, staff_id: str, matter: dict[str, Any], satisfaction: int) -> Command:
+        """回访: grid staff record the reporter's satisfaction with a resolved matter (closes or reopens it)."""
+        town_id = str(matter["town_id"])
+        client = self._actor_client(
+            f"grid:{staff_id}",
+            lambda: DepartmentClient.for_grid_staff(self.broker, town_id, {staff_id}, actor_id=staff_id),
+        )
+        item = work_item_from_matter(matter, str(matter.get("lead") or staff_id), actor_id=staff_id)
+        client.remember(item)
+        return await client.feedback(item.matter_id, satisfaction)
+
     async def reroute(
         self, supervisor_id: str, matter: dict[str, Any], lead: str, supporting: list[str], reason: str
     ) -> Command:

@@ -57,6 +57,10 @@ class Principal:
             return matter.get("town_id") == self.town_id
         return self.subject in (matter.get("departments") or []) or self.may_act_on(matter)
 
+    def may_follow_up(self, matter: dict[str, Any]) -> bool:
+        """Grid staff record the reporter's satisfaction (回访) with a resolved matter of their grid."""
+        return self.role == "grid" and self.may_see(matter) and matter.get("state") == "resolved"
+
     def may_act_on(self, matter: dict[str, Any]) -> bool:
         """A department acts on a matter open for it now; a grid whistles up one of its matters
         still on a grid tier; a supervisor reroutes a running matter of its town."""

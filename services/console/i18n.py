@@ -30,6 +30,7 @@ WORDS: dict[str, tuple[str, str]] = {
         "只能对本网格尚在网格层级办理的事项吹哨。",
         "Only a matter of your grid still on a grid tier can be whistled up.",
     ),
+    "resolved_figure": ("部门已办结", "Resolved"),
     "forbidden_reroute": (
         "该事项已办结或尚未派单，不能改派。",
         "This matter is finished or not dispatched: no reroute.",
@@ -67,6 +68,15 @@ WORDS: dict[str, tuple[str, str]] = {
     "filter": ("筛选条件无效", "Unknown filter"),
     "reported_at": ("上报时间", "Reported at"),
     "next_page": ("下一页", "Next page"),
+    "feedback_action": ("回访评价", "Record the follow-up visit"),
+    "satisfaction": (
+        "群众满意度（1–5，3分及以上办结，否则重办）",
+        "Satisfaction (1-5; 3 or more closes, else reopened)",
+    ),
+    "forbidden_feedback": (
+        "只能对本网格已办结待回访的事项评价。",
+        "Only a resolved matter of your grid awaits a follow-up.",
+    ),
     "first_page": ("回到第一页", "First page"),
     "open_matters": ("待办事项", "Open matters"),
     "none_open": ("暂无待办事项", "No open matters"),

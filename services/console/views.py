@@ -162,6 +162,7 @@ def _matter_context(deps: ConsoleDeps, who: Principal, matter: dict[str, Any], l
         "mine": mine,
         "row": row,
         "may_act": who.may_act_on(matter),
+        "may_follow_up": who.may_follow_up(matter),
         "rejections": handlers.rejections_for(matter, who),
         "town_departments": [d.department_id for d in deps.registry.departments_of_town(matter["town_id"])]
         if who.role == "supervisor"

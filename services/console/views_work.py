@@ -85,6 +85,22 @@ async def whistle(
     return RedirectResponse(f"/matters/{matter_id}?sent=whistle", status_code=303)
 
 
+@router.post("/matters/{matter_id}/feedback")
+async def feedback(
+    request: Request,
+    matter_id: str,
+    deps: Deps,
+    who: Who,
+    lang: LangDep,
+    satisfaction: Annotated[int, Form()] = 5,
+) -> Response:
+    try:
+        await work.feedback(deps, who, matter_id, satisfaction)
+    except InvalidActionError as error:
+        return render(request, "forbidden.html", lang, status_code=422, who=who, reason=str(error))
+    return RedirectResponse(f"/matters/{matter_id}?sent=feedback_action", status_code=303)
+
+
 @router.get("/supervision")
 async def supervision_page(
     request: Request, deps: Deps, who: Who, lang: LangDep, only: str | None = None, after: After = None

@@ -142,6 +142,22 @@ async def whistle(deps: ConsoleDeps, who: Principal, matter_id: str, reason: str
     return command
 
 
+async def feedback(deps: ConsoleDeps, who: Principal, matter_id: str, satisfaction: int) -> Command:
+    """回访: the reporter's satisfaction (1..5) with a resolved matter of the grid; dispatch closes
+    it (3 or more) or reopens it to its lead."""
+    require_role(deps, who, "grid")
+    if not 1 <= satisfaction <= 5:
+        raise InvalidActionError("satisfaction")
+    matter = await matter_for(deps, who, matter_id)
+    if not who.may_follow_up(matter):
+        deps.metrics.refusals.labels("act").inc()
+        raise ForbiddenError("forbidden_feedback")
+    command = await deps.commands.feedback(who.actor_id, matter, satisfaction)
+    deps.metrics.commands.labels(command.command_type, "sent").inc()
+    log.info("command sent", extra=command.log_fields())
+    return command
+
+
 # ---------------------------------------------------------------- supervisors
 
 

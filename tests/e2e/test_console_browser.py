@@ -84,6 +84,7 @@ def test_department_works_a_reported_matter_to_resolved_and_another_department_i
             driver.get(f"{console}/overview")
             reported_before = int(driver.find_element(By.ID, "fig-reported").text)
             resolved_before = int(driver.find_element(By.ID, "fig-resolved").text)
+            closed_before = int(driver.find_element(By.ID, "fig-closed").text)
             driver.get(f"{console}/inbox")
 
             matter_id = _report(box.url("intake"))
@@ -130,6 +131,18 @@ def test_department_works_a_reported_matter_to_resolved_and_another_department_i
             shots.take(driver, "overview-english")
             driver.get(f"{console}/inbox?lang=zh")
 
+            # the grid's follow-up visit (回访) closes it: worked to closed in the browser
+            grid = issue_grid_credential(SECRET_KEY, grid_id=GRID, town_id="changjia", staff_id=f"{GRID}-leader")
+            _sign_in_with(driver, console, grid)
+            driver.get(f"{console}/matters/{matter_id}")
+            _select(driver, "satisfaction", "5")
+            driver.find_element(By.ID, "feedback").click()
+            wait_for(driver, lambda d: "已回访办结" in _text(d, "matter-state"), "closed after the follow-up")
+            assert "回访办结" in _text(driver, "timeline") and PHONE not in driver.page_source
+            shots.take(driver, "matter-closed-after-follow-up")
+            driver.get(f"{console}/overview")
+            wait_for(driver, lambda d: int(_text(d, "fig-closed")) == closed_before + 1, "the closed figure")
+
             _sign_in(driver, console, OTHER)
             wait_for(driver, lambda d: d.find_elements(By.ID, "open-count"), "the other department's inbox")
             assert matter_id not in driver.page_source
@@ -140,7 +153,7 @@ def test_department_works_a_reported_matter_to_resolved_and_another_department_i
             shots.take(driver, "other-department-refused")
         status = httpx.get(f"{console}/matters/{matter_id}", cookies={"gw_console": "forged"}, follow_redirects=False)
         assert status.status_code == 303 and status.headers["location"] == "/signin"
-    assert len(shots.paths) == 7 and all(p.stat().st_size > 0 for p in shots.paths)
+    assert len(shots.paths) == 8 and all(p.stat().st_size > 0 for p in shots.paths)
 
 
 def _select(driver: object, element_id: str, value: str) -> None:

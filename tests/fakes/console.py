@@ -12,7 +12,15 @@ from pydantic import SecretStr
 from services.console.deps import ConsoleDeps
 from services.console.metrics import ConsoleMetrics
 from services.department.reload import work_item_from_matter
-from shared.contracts import AcceptMatter, Command, RerouteMatter, ResolveMatter, ReturnMatter, WhistleMatter
+from shared.contracts import (
+    AcceptMatter,
+    Command,
+    RecordFeedback,
+    RerouteMatter,
+    ResolveMatter,
+    ReturnMatter,
+    WhistleMatter,
+)
 from tests.factories import changjia_registry
 
 SECRET = SecretStr("console-unit-secret-0123456789abcdef")
@@ -80,6 +88,11 @@ class FakeCommands:
 
     async def whistle(self, staff_id: str, matter: dict[str, Any], reason: str) -> Command:
         command = WhistleMatter(**self._fields(staff_id, matter), reason=reason)
+        self.sent.append(command)
+        return command
+
+    async def feedback(self, staff_id: str, matter: dict[str, Any], satisfaction: int) -> Command:
+        command = RecordFeedback(**self._fields(staff_id, matter), satisfaction=satisfaction)
         self.sent.append(command)
         return command
 

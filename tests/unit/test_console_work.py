@@ -184,3 +184,26 @@ def test_cli_issues_grid_and_supervisor_credentials_and_refuses_what_the_registr
         [],
     ):
         assert runner.invoke(console_app, ["issue", *wrong]).exit_code != 0, wrong
+
+
+async def test_grid_records_the_follow_up_of_its_resolved_matters_only() -> None:
+    resolved = _matter(tier="department", state="resolved", lead=JM)
+    running = _matter(tier="department", state="accepted", lead=JM)
+    theirs = _matter(OTHER_GRID, tier="department", state="resolved", lead=JM)
+    commands = FakeCommands()
+    deps = console_deps(FakeStats({m["matter_id"]: m for m in (resolved, running, theirs)}), commands)
+    command = await work.feedback(deps, _grid(), resolved["matter_id"], 4)
+    assert (command.command_type, command.actor_id, command.model_dump()["satisfaction"]) == (
+        "record_feedback",
+        LEADER,
+        4,
+    )
+    with pytest.raises(handlers.ForbiddenError, match="forbidden_feedback"):
+        await work.feedback(deps, _grid(), running["matter_id"], 4)
+    with pytest.raises(handlers.ForbiddenError, match="forbidden_matter"):
+        await work.feedback(deps, _grid(), theirs["matter_id"], 4)
+    with pytest.raises(handlers.InvalidActionError):
+        await work.feedback(deps, _grid(), resolved["matter_id"], 9)
+    with pytest.raises(handlers.ForbiddenError, match="forbidden_page"):
+        await work.feedback(deps, _supervisor(), resolved["matter_id"], 4)
+    assert len(commands.sent) == 1
