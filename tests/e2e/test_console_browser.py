@@ -17,7 +17,7 @@ from services.console.credentials import issue_credential, issue_grid_credential
 from services.intake.tokens import issue_token
 from services.simulator.sandbox import ServiceSandbox
 from shared.settings import GwSettings
-from tests.e2e.browser import Screenshots, chromium, wait_for
+from tests.e2e.browser import SWAPPED, Screenshots, chromium, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -165,9 +165,19 @@ def _select(driver: object, element_id: str, value: str) -> None:
 
 
 def _text(driver: object, element_id: str) -> str:
+    """The element's text; read again when htmx swapped it while it was being read."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver import Chrome
 
     assert isinstance(driver, Chrome)
+    for _attempt in range(5):
+        try:
+            return str(driver.find_element(By.ID, element_id).text)
+        except StaleElementReferenceException:
+            continue
+        except WebDriverException as error:
+            if SWAPPED not in str(error):
+                raise
     return str(driver.find_element(By.ID, element_id).text)
 
 
