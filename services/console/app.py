@@ -1,7 +1,8 @@
 """Wiring of the console: ``create_app(settings)``; ``gridwhistle console serve`` runs it.
 
 No I/O here: the lifespan connects the broker (publishing commands only: the console consumes no
-queue) and opens the stats API client. It has no database: it reads the stats API and writes nothing.
+queue) and opens the stats and intake API clients. It has no database: it reads the stats API, hands
+grid staff's reports to intake and sends commands; it writes nothing itself.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from prometheus_client import CollectorRegistry
 from services.console.commands import DepartmentCommands
 from services.console.deps import ConsoleDeps
 from services.console.handlers import ForbiddenError
+from services.console.intake_client import HttpIntakeReporter
 from services.console.metrics import ConsoleMetrics
 from services.console.stats_client import HttpStatsReader, StatsUnavailableError
 from services.console.views import SignInRequiredError, render, request_lang
 from services.console.views import router as pages_router
+from services.console.views_work import router as work_router
 from shared.broker import make_broker
 from shared.http import ops_router
 from shared.registry import load_registry
@@ -52,6 +55,7 @@ def create_app(settings: ConsoleSettings, *, registry: Registry | None = None) -
     metrics_registry = CollectorRegistry(auto_describe=True)
     broker = make_broker(settings, service=SERVICE, metrics_registry=metrics_registry)
     http = httpx.AsyncClient(base_url=settings.console_stats_url, timeout=settings.console_stats_timeout)
+    intake_http = httpx.AsyncClient(base_url=settings.console_intake_url, timeout=settings.console_stats_timeout)
     deps = ConsoleDeps(
         stats=HttpStatsReader(http),
         commands=DepartmentCommands(broker),
@@ -59,6 +63,8 @@ def create_app(settings: ConsoleSettings, *, registry: Registry | None = None) -
         secrets=settings.verification_secrets(),
         metrics=ConsoleMetrics(metrics_registry),
         clock=lambda: datetime.now(UTC),
+        reports=HttpIntakeReporter(intake_http, settings.token_secret),
+        zone=settings.zone,
         refresh_seconds=settings.console_refresh_seconds,
         session_hours=settings.console_session_hours,
     )
@@ -74,6 +80,7 @@ def create_app(settings: ConsoleSettings, *, registry: Registry | None = None) -
         finally:
             await broker.stop()
             await http.aclose()
+            await intake_http.aclose()
             log.info("service stopped", extra={"service": SERVICE})
 
     async def broker_healthy() -> bool:
@@ -87,6 +94,7 @@ def create_app(settings: ConsoleSettings, *, registry: Registry | None = None) -
     app.include_router(
         ops_router(SERVICE, metrics_registry, lambda: {"rabbitmq": broker_healthy, "stats": stats_healthy})
     )
+    app.include_router(work_router)  # before the pages: /matters/{id}/whistle|reroute are its own
     app.include_router(pages_router)
     app.mount("/assets", StaticFiles(directory=assets), name="assets")
     _refusal_pages(app)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from shared.settings import PROJECT_ROOT, GwSettings
 
@@ -14,6 +15,10 @@ class ConsoleSettings(GwSettings):
 
     console_port: int = Field(8040, ge=1, le=65535, description="HTTP port of the console")
     console_stats_url: str = Field("http://127.0.0.1:8030", description="The stats API the console reads")
+    console_intake_url: str = Field(
+        "http://127.0.0.1:8010", description="Intake's HTTP API, where grid staff's reports go (as the grid)"
+    )
+    console_timezone: str = Field("Asia/Shanghai", description="Time zone the pages show times in")
     console_stats_timeout: float = Field(5.0, gt=0, le=60, description="Timeout of one stats API call")
     console_refresh_seconds: float = Field(3.0, gt=0, le=120, description="How often live parts of a page refresh")
     console_session_hours: int = Field(12, ge=1, le=24 * 30, description="How long a sign-in cookie lasts")
@@ -24,6 +29,16 @@ class ConsoleSettings(GwSettings):
     token_secrets_previous: str = Field(
         "", description="Comma-separated former token secrets, accepted for verification only (rotation)"
     )
+
+    @field_validator("console_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        ZoneInfo(value)  # raises for an unknown zone: fail fast at start-up
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.console_timezone)
 
     def verification_secrets(self) -> tuple[SecretStr, ...]:
         """The current secret first, then every previous one still accepted (as intake does)."""

@@ -1,11 +1,12 @@
 """The console's ports, built once in ``create_app``: where it reads (the stats API) and how it
-sends commands (the department-side client over the broker). It has no store: it writes nothing."""
+sends commands (the department-side client over the broker), and where grid staff's reports go
+(intake's HTTP API). It has no store: it writes nothing."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -25,7 +26,15 @@ class StatsReader(Protocol):
 
     async def open_matters(self, department_id: str, *, limit: int, after: str | None = None) -> Json: ...
 
+    async def grid_open_matters(self, grid_id: str, *, limit: int, after: str | None = None) -> Json: ...
+
+    async def town_open_matters(
+        self, town_id: str, *, only: str | None, limit: int, after: str | None = None
+    ) -> Json: ...
+
     async def town(self, town_id: str) -> Json: ...
+
+    async def town_daily(self, town_id: str) -> Json: ...
 
     async def backlog(self, town_id: str) -> Json: ...
 
@@ -34,6 +43,20 @@ class CommandSender(Protocol):
     """``services.console.commands.DepartmentCommands``: one command for a department's matter."""
 
     async def send(self, department_id: str, matter: Json, action: str, text: str) -> Command: ...
+
+    async def whistle(self, staff_id: str, matter: Json, reason: str) -> Command: ...
+
+    async def feedback(self, staff_id: str, matter: Json, satisfaction: int) -> Command: ...
+
+    async def reroute(
+        self, supervisor_id: str, matter: Json, lead: str, supporting: list[str], reason: str
+    ) -> Command: ...
+
+
+class ReportSender(Protocol):
+    """``services.console.intake_client.HttpIntakeReporter``: a grid's report to intake's HTTP API."""
+
+    async def report(self, town_id: str, grid_id: str, body: Json) -> Json: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +68,9 @@ class ConsoleDeps:
     """Accepted signing secrets of credentials: the current one first (``GW_TOKEN_SECRET``)."""
     metrics: ConsoleMetrics
     clock: Callable[[], datetime]
+    reports: ReportSender
+    zone: tzinfo = UTC
+    """The time zone pages show times in (``GW_CONSOLE_TIMEZONE``, Asia/Shanghai)."""
     refresh_seconds: float = 3.0
     session_hours: int = 12
     page_size: int = 50

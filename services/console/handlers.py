@@ -67,16 +67,38 @@ def inbox_row(matter: Json, lang: Lang, now: datetime) -> InboxRow:
     )
 
 
-async def inbox(deps: ConsoleDeps, who: Principal, lang: Lang) -> tuple[list[InboxRow], int]:
-    """The department's open matters (oldest first, first page) and how many it has open."""
-    page = await deps.stats.open_matters(who.subject, limit=deps.page_size)
+def require_role(deps: ConsoleDeps, who: Principal, role: str) -> None:
+    """A page of another role (a grid opening the department inbox...) is a 403 page."""
+    if who.role != role:
+        deps.metrics.refusals.labels("page").inc()
+        raise ForbiddenError("forbidden_page")
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One page of a list: its rows, how many there are in all, and the cursors of this page
+    (``after``, None on the first) and of the next one (None on the last)."""
+
+    rows: list[Any]
+    total: int
+    after: str | None = None
+    next: str | None = None
+
+    def context(self) -> dict[str, Any]:
+        return {"rows": self.rows, "total": self.total, "after": self.after, "next": self.next}
+
+
+async def inbox(deps: ConsoleDeps, who: Principal, lang: Lang, after: str | None = None) -> Listing:
+    """The department's open matters (oldest first, a page) and how many it has open."""
+    require_role(deps, who, "department")
+    page = await deps.stats.open_matters(who.subject, limit=deps.page_size, after=after)
     now = deps.clock()
-    return [inbox_row(m, lang, now) for m in page["matters"]], int(page["open"])
+    return Listing([inbox_row(m, lang, now) for m in page["matters"]], int(page["open"]), after, page.get("next"))
 
 
 async def matter_for(deps: ConsoleDeps, who: Principal, matter_id: str) -> Json:
-    """The matter, if this department was ever given it; a 403 otherwise (also for an unknown id,
-    so a department cannot probe which matters exist)."""
+    """The matter, if this department was ever given it (a grid: of its grid; a supervisor: of its
+    town); a 403 otherwise (also for an unknown id, so nobody can probe which matters exist)."""
     matter = await deps.stats.matter(matter_id)
     if matter is None or not who.may_see(matter):
         deps.metrics.refusals.labels("matter").inc()
@@ -85,16 +107,17 @@ async def matter_for(deps: ConsoleDeps, who: Principal, matter_id: str) -> Json:
 
 
 def rejections_for(matter: Json, who: Principal) -> list[Json]:
-    """The department's own commands that dispatch rejected, with dispatch's reason."""
+    """The signed-in sender's own commands that dispatch rejected, with dispatch's reason."""
     return [
         e
         for e in matter.get("timeline") or []
-        if e.get("event_type") == "matter_command_rejected" and e.get("by") == who.subject
+        if e.get("event_type") == "matter_command_rejected" and e.get("by") == who.actor_id
     ]
 
 
 async def act(deps: ConsoleDeps, who: Principal, matter_id: str, action: str, text: str) -> Command:
     """Accept, return (a reason is required) or resolve, for a matter open for this department."""
+    require_role(deps, who, "department")
     if action not in ACTIONS:
         raise InvalidActionError(action)
     text = text.strip()
@@ -115,13 +138,23 @@ def towns_visible(deps: ConsoleDeps, who: Principal) -> list[str]:
     return list(deps.registry.town_ids) if who.town_id == "county" else [who.town_id]
 
 
-async def town_overview(deps: ConsoleDeps, who: Principal, town_id: str | None) -> tuple[str, Json, Json]:
+@dataclass(frozen=True)
+class TownOverview:
+    town_id: str
+    figures: Json
+    backlog: Json
+    daily: Json
+
+
+async def town_overview(deps: ConsoleDeps, who: Principal, town_id: str | None) -> TownOverview:
     towns = towns_visible(deps, who)
     chosen = town_id or towns[0]
     if chosen not in towns:
         deps.metrics.refusals.labels("town").inc()
         raise ForbiddenError("forbidden_town")
-    return chosen, await deps.stats.town(chosen), await deps.stats.backlog(chosen)
+    return TownOverview(
+        chosen, await deps.stats.town(chosen), await deps.stats.backlog(chosen), await deps.stats.town_daily(chosen)
+    )
 
 
 def department_name(deps: ConsoleDeps, department_id: str | None, lang: Lang) -> str:

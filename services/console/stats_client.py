@@ -44,6 +44,19 @@ class HttpStatsReader:
         params: dict[str, Any] = {"limit": limit} | ({"after": after} if after else {})
         return await self._must(f"/v1/departments/{department_id}/open-matters", params)
 
+    async def grid_open_matters(self, grid_id: str, *, limit: int, after: str | None = None) -> Json:
+        params: dict[str, Any] = {"limit": limit} | ({"after": after} if after else {})
+        return await self._must(f"/v1/grids/{grid_id}/open-matters", params)
+
+    async def town_open_matters(self, town_id: str, *, only: str | None, limit: int, after: str | None = None) -> Json:
+        params: dict[str, Any] = (
+            {"limit": limit} | ({"after": after} if after else {}) | ({"filter": only} if only else {})
+        )
+        return await self._must(f"/v1/towns/{town_id}/open-matters", params)
+
+    async def town_daily(self, town_id: str) -> Json:
+        return await self._must(f"/v1/stats/towns/{town_id}/daily")
+
     async def town(self, town_id: str) -> Json:
         return await self._must(f"/v1/stats/towns/{town_id}")
 

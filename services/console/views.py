@@ -3,15 +3,15 @@ seconds). Parse, call a handler, render: no rule lives here. Every refusal is a 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from services.console import handlers
+from services.console import charts, handlers
 from services.console.credentials import CredentialError, Principal, verify_credential
 from services.console.deps import ConsoleDeps
 from services.console.i18n import Lang, pick_lang, term, translator
@@ -59,6 +59,8 @@ def render(request: Request, template: str, lang: Lang, status_code: int = 200, 
             "t": translator(lang),
             "term": lambda value: term(lang, value),
             "dept": lambda department_id: handlers.department_name(deps, department_id, lang),
+            "local": lambda moment: local_time(moment, deps.zone),
+            "zone_name": str(deps.zone),
             "refresh": f"every {deps.refresh_seconds:g}s",
             **context,
         },
@@ -70,12 +72,23 @@ def render(request: Request, template: str, lang: Lang, status_code: int = 200, 
     return response
 
 
+def local_time(moment: str | datetime | None, zone: tzinfo) -> str:
+    """An instant as the township reads it: ``2026-03-01 16:05`` in ``GW_CONSOLE_TIMEZONE``."""
+    if not moment:
+        return "—"
+    value = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    return value.replace(tzinfo=value.tzinfo or UTC).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+HOME = {"department": "/inbox", "grid": "/grid", "supervisor": "/supervision"}
+
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/")
-async def home() -> RedirectResponse:
-    return RedirectResponse("/inbox", status_code=303)
+async def home(request: Request) -> RedirectResponse:
+    """Each role's own page: the department inbox, the grid's page, the supervision page."""
+    return RedirectResponse(HOME[_principal(request).role], status_code=303)
 
 
 @router.get("/signin")
@@ -91,7 +104,7 @@ async def signin(request: Request, lang: LangDep, credential: Annotated[str, For
     except CredentialError:
         deps.metrics.refusals.labels("signin").inc()
         return render(request, "signin.html", lang, status_code=401, who=None, error="bad_credential")
-    response = RedirectResponse("/inbox", status_code=303)
+    response = RedirectResponse("/", status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         credential.strip(),
@@ -109,16 +122,19 @@ async def signout() -> RedirectResponse:
     return response
 
 
+After = Annotated[str | None, Query(description="the next page's cursor")]
+
+
 @router.get("/inbox")
-async def inbox_page(request: Request, deps: Deps, who: Who, lang: LangDep) -> HTMLResponse:
-    rows, total = await handlers.inbox(deps, who, lang)
-    return render(request, "inbox.html", lang, who=who, rows=rows, total=total)
+async def inbox_page(request: Request, deps: Deps, who: Who, lang: LangDep, after: After = None) -> HTMLResponse:
+    listing = await handlers.inbox(deps, who, lang, after)
+    return render(request, "inbox.html", lang, who=who, **listing.context())
 
 
 @router.get("/inbox/rows")
-async def inbox_rows(request: Request, deps: Deps, who: Who, lang: LangDep) -> HTMLResponse:
-    rows, total = await handlers.inbox(deps, who, lang)
-    return render(request, "_inbox_rows.html", lang, who=who, rows=rows, total=total)
+async def inbox_rows(request: Request, deps: Deps, who: Who, lang: LangDep, after: After = None) -> HTMLResponse:
+    listing = await handlers.inbox(deps, who, lang, after)
+    return render(request, "_inbox_rows.html", lang, who=who, **listing.context())
 
 
 @router.get("/matters/{matter_id}")
@@ -134,7 +150,11 @@ async def matter_live(request: Request, matter_id: str, deps: Deps, who: Who, la
 
 
 def _matter_context(deps: ConsoleDeps, who: Principal, matter: dict[str, Any], lang: Lang) -> dict[str, Any]:
-    mine = next((b for b in matter.get("backlog") or [] if b.get("department_id") == who.subject), None)
+    mine = (
+        next((b for b in matter.get("backlog") or [] if b.get("department_id") == who.subject), None)
+        if who.role == "department"
+        else None
+    )
     row = handlers.inbox_row({**matter, **(mine or {})}, lang, deps.clock()) if mine else None
     return {
         "who": who,
@@ -142,7 +162,11 @@ def _matter_context(deps: ConsoleDeps, who: Principal, matter: dict[str, Any], l
         "mine": mine,
         "row": row,
         "may_act": who.may_act_on(matter),
+        "may_follow_up": who.may_follow_up(matter),
         "rejections": handlers.rejections_for(matter, who),
+        "town_departments": [d.department_id for d in deps.registry.departments_of_town(matter["town_id"])]
+        if who.role == "supervisor"
+        else [],
         "waiting_for": [d for d in matter.get("open_departments") or [] if d != who.subject]
         if mine and mine.get("role") == "lead"
         else [],
@@ -168,14 +192,22 @@ async def matter_action(
 
 @router.get("/overview")
 async def overview_page(request: Request, deps: Deps, who: Who, lang: LangDep, town: str | None = None) -> HTMLResponse:
-    town_id, figures, backlog = await handlers.town_overview(deps, who, town)
+    overview = await handlers.town_overview(deps, who, town)
     towns = handlers.towns_visible(deps, who)
-    return render(
-        request, "overview.html", lang, who=who, town_id=town_id, towns=towns, figures=figures, backlog=backlog
-    )
+    return render(request, "overview.html", lang, who=who, towns=towns, **_overview_context(overview, lang))
 
 
 @router.get("/overview/live")
 async def overview_live(request: Request, deps: Deps, who: Who, lang: LangDep, town: str | None = None) -> HTMLResponse:
-    town_id, figures, backlog = await handlers.town_overview(deps, who, town)
-    return render(request, "_figures.html", lang, who=who, town_id=town_id, figures=figures, backlog=backlog)
+    overview = await handlers.town_overview(deps, who, town)
+    return render(request, "_figures.html", lang, who=who, **_overview_context(overview, lang))
+
+
+def _overview_context(overview: handlers.TownOverview, lang: Lang) -> dict[str, Any]:
+    return {
+        "town_id": overview.town_id,
+        "figures": overview.figures,
+        "backlog": overview.backlog,
+        "daily_chart": charts.daily_chart(overview.daily["days"], lang),
+        "category_chart": charts.category_chart(overview.figures.get("by_category") or {}, lang),
+    }

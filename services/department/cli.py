@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from services.department.client import DepartmentClient, WorkItem
     from shared.contracts import Event
 
@@ -30,7 +32,31 @@ async def _start(client: DepartmentClient) -> None:
         raise typer.Exit(1) from None
 
 
-async def _run_client(client: DepartmentClient, seconds: float | None, *, live: bool, actions: bool = False) -> None:
+async def _reload(client: DepartmentClient, stats_url: str, http_timeout: float, *, quiet: bool = False) -> None:
+    """The department's open matters from the stats read model (they survive any restart); when
+    stats is away, say so and go on with what arrives on the queue."""
+    import httpx
+
+    from services.department.reload import ReloadError, reload_open_matters
+
+    async with httpx.AsyncClient(base_url=stats_url, timeout=http_timeout) as http:
+        try:
+            count = await reload_open_matters(client, http)
+        except ReloadError as error:
+            Console(stderr=True).print(f"[yellow]open matters not reloaded ({error}): showing new work only[/]")
+            return
+    if not quiet:
+        Console(stderr=True).print(f"{count} open matters reloaded from {stats_url}")
+
+
+async def _run_client(
+    client: DepartmentClient,
+    seconds: float | None,
+    *,
+    live: bool,
+    actions: bool = False,
+    reload: Callable[[], Awaitable[None]] | None = None,
+) -> None:
     from rich.live import Live
 
     from services.department.inbox import inbox_table
@@ -38,8 +64,10 @@ async def _run_client(client: DepartmentClient, seconds: float | None, *, live: 
     await client.broker.connect()
     await _start(client)
     try:
+        if reload is not None:
+            await reload()  # after subscribing: nothing dispatched meanwhile is missed
         if actions:
-            await _inbox_session(client)
+            await _inbox_session(client, reload)
         elif not live:
             await (asyncio.sleep(seconds) if seconds else asyncio.Event().wait())
         else:
@@ -53,9 +81,9 @@ async def _run_client(client: DepartmentClient, seconds: float | None, *, live: 
         await client.broker.stop()
 
 
-async def _inbox_session(client: DepartmentClient) -> None:
+async def _inbox_session(client: DepartmentClient, reload: Callable[[], Awaitable[None]] | None = None) -> None:
     """Table, prompt, action, table again — until ``q`` or end of input. Work items keep arriving
-    in the background; Enter shows them."""
+    in the background; Enter shows them (read back from the read model first)."""
     from services.department.inbox import ActionError, carry_out, inbox_table, parse_action
 
     out = Console()
@@ -69,6 +97,8 @@ async def _inbox_session(client: DepartmentClient) -> None:
             return
         try:
             action = parse_action(line)
+            if action is None and reload is not None:
+                await reload()
             if action is not None:
                 item, command = await carry_out(action, client)
                 out.print(f"[green]{command.command_type}[/] sent for {str(item.matter_id)[:8]} (round {item.round})")
@@ -92,8 +122,12 @@ def inbox(
     department_id: Annotated[str, typer.Argument(help="e.g. changjia.civil_affairs")],
     seconds: Annotated[float | None, typer.Option("--seconds", help="Watch only: stop after this long")] = None,
     watch: Annotated[bool, typer.Option("--watch", help="A live table without actions")] = False,
+    stats_url: Annotated[
+        str | None, typer.Option("--stats-url", help="Reload open matters from here (default GW_DEPT_STATS_URL)")
+    ] = None,
 ) -> None:
-    """The department's open matters with their deadlines (consumes dept.<id>), and actions on them.
+    """The department's open matters with their deadlines: reloaded from the stats read model on
+    start (and on each refresh), then kept up to date from dept.<id>; and actions on them.
 
     In a terminal: a numbered table and a prompt — `a 2` accept, `r 2 <reason>` return,
     `d 2 [note]` resolve, `w 2 <reason>` whistle up, Enter refresh, `q` quit. With --watch,
@@ -101,8 +135,20 @@ def inbox(
     """
     import sys
 
+    from services.department.config import DepartmentSettings
+
+    settings = DepartmentSettings()
+    url = stats_url or settings.dept_stats_url
     actions = not watch and seconds is None and sys.stdin.isatty()
-    asyncio.run(_run_client(_client(department_id), seconds, live=True, actions=actions))
+    client = _client(department_id)
+    first = True
+
+    async def reload() -> None:
+        nonlocal first
+        await _reload(client, url, settings.dept_stats_timeout, quiet=not first)
+        first = False
+
+    asyncio.run(_run_client(client, seconds, live=True, actions=actions, reload=reload))
 
 
 @dept_app.command("work")

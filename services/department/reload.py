@@ -3,15 +3,29 @@
 The read model survives any restart: a row of ``GET /v1/departments/{id}/open-matters`` (or a
 ``GET /v1/matters/{id}`` answer) is turned into the item a ``MatterDispatched`` would have given,
 with the round dispatch is on, so ``DepartmentClient``'s commands name the right round.
+``reload_open_matters`` fills a client with every open matter of its department on start (and
+on each refresh of ``gridwhistle dept inbox``): a restarted inbox shows its matters again, and an
+escalation for one of them is followed instead of dropped as unknown.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from services.department.client import WorkItem
+
+if TYPE_CHECKING:
+    import httpx
+
+    from services.department.client import DepartmentClient
+
+PAGE = 200
+
+
+class ReloadError(Exception):
+    """The stats API did not answer with the department's open matters."""
 
 
 def _moment(value: Any) -> datetime:
@@ -45,3 +59,28 @@ def work_item_from_matter(matter: dict[str, Any], department_id: str, *, actor_i
         owner_id=department_id,
         sequence=int(matter.get("sequence") or 0),
     )
+
+
+async def reload_open_matters(client: DepartmentClient, http: httpx.AsyncClient) -> int:
+    """Remember every open matter of the client's department from the stats API (all pages,
+    O(its open matters)); returns how many. A newer item the client holds already is kept."""
+    import httpx
+
+    url = f"/v1/departments/{client.department_id}/open-matters"
+    after: str | None = None
+    count = 0
+    while True:
+        params: dict[str, Any] = {"limit": PAGE} | ({"after": after} if after else {})
+        try:
+            response = await http.get(url, params=params)
+        except httpx.HTTPError as error:
+            raise ReloadError(f"stats API: {type(error).__name__}") from None
+        if response.status_code != 200:
+            raise ReloadError(f"stats API: HTTP {response.status_code} for {url}")
+        body = response.json()
+        for row in body["matters"]:
+            client.remember(work_item_from_matter(row, client.department_id))
+            count += 1
+        after = body.get("next")
+        if not after:
+            return count

@@ -184,7 +184,11 @@ class LocalRun:
         queues = declare_registry_topology_blocking(self.settings)  # the operator's step
         console.print(f"[bold]2/3[/] topology: {queues} queues declared")
         console.print("[bold]2/3[/] services: " + ", ".join(f"{n} :{p}" for n, p in self.ports.items()))
-        env = {**self.env, "GW_CONSOLE_STATS_URL": _local_url(self.ports["stats"])}
+        env = {
+            **self.env,
+            "GW_CONSOLE_STATS_URL": _local_url(self.ports["stats"]),
+            "GW_CONSOLE_INTAKE_URL": _local_url(self.ports["intake"]),
+        }
         self.services = _service_processes(self.ports, self.logs, env)
         for proc in self.services:
             proc.start()
@@ -193,7 +197,8 @@ class LocalRun:
             console.print(f"  {proc.name} healthy (pid {proc.pid}, log {proc.log_path})")
         console.print(
             f"  web console: {_local_url(self.ports['console'])}/ "
-            "(sign in with `gridwhistle console issue --department changjia.civil_affairs`)"
+            "(sign in with `gridwhistle console issue --department changjia.civil_affairs`, "
+            "`--grid changjia-g017` or `--supervisor changjia`)"
         )
 
     def start_simulator(self) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
+from services.stats.work_fields import listed_at, tag_fields
 from shared.contracts import (
     MatterAccepted,
     MatterClosed,
@@ -135,6 +136,7 @@ def snapshot_fields(sequence: int, snapshot: MatterSnapshot) -> MongoDoc:
         in_backlog=bool(backlog),
         open_since=fields["dispatched_at"] if backlog else None,
     )
+    fields.update(tag_fields(snapshot.state.value, snapshot.escalation_level))
     return fields
 
 
@@ -155,6 +157,7 @@ def reported_fields(report: MatterReported | None) -> MongoDoc:
         "supervised": False,
         "followed_up": False,
         "squads": [],
+        **tag_fields(MatterState.REPORTED.value, 0),
     }
 
 
@@ -170,6 +173,7 @@ def matter_write(
         "category": first.category.value,
         "timeline": sorted(entries, key=entry_key),
         "rev": len(entries),
+        "listed_at": listed_at(entries),
     }
     report = next((e for e in events if isinstance(e, MatterReported)), None)
     if report is not None:

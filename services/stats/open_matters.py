@@ -1,4 +1,4 @@
-"""Read-only: one department's open matters, a page at a time (the console's inbox reads these).
+"""Read-only: one department's, grid's or town's open matters, a page at a time (the console reads these).
 
 A matter is open for a department while it is in the snapshot's ``open_departments`` (dispatch
 decides that; stats keeps it). The query walks the ``(open_departments, open_since)`` index in
@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from services.stats.queries import lateness_label
+from services.stats.work_fields import OPEN, OVERDUE, RETURNED
 from shared.read_models import MATTERS
 
 if TYPE_CHECKING:
@@ -44,6 +45,12 @@ OPEN_MATTER_FIELDS: MongoDoc = {
         "escalation_level",
         "backlog",
         "timeline",
+        "sequence",
+        "priority",
+        "assignee",
+        "open_departments",
+        "open_tags",
+        "listed_at",
     )
 }
 
@@ -101,6 +108,8 @@ def open_matter_row(doc: MongoDoc, department_id: str) -> dict[str, Any]:
         "resolve_by": _iso(doc.get("resolve_by")),
         "open_since": _iso(doc.get("open_since")),
         "rejections": rejections,
+        "sequence": doc.get("sequence", 0),
+        "priority": doc.get("priority"),
     }
 
 
@@ -122,4 +131,76 @@ async def department_open_matters(
         "open": await db[MATTERS].count_documents({"open_departments": department_id}),
         "matters": [open_matter_row(doc, department_id) for doc in page],
         "next": encode_cursor(last["open_since"], last["_id"]) if more and last and last.get("open_since") else None,
+    }
+
+
+# ---------------------------------------------------------------- grids and towns (work_fields.py)
+
+
+def work_row(doc: MongoDoc, senders: set[str]) -> dict[str, Any]:
+    """What grid staff or a supervisor see of one open matter: owners, deadlines, whether it is
+    returned (waiting for a reroute) or overdue, and the commands of ``senders`` that dispatch
+    rejected, with who sent each and dispatch's reason. Never a citizen contact."""
+    tags = doc.get("open_tags") or []
+    level = int(doc.get("escalation_level") or 0)
+    return {
+        "matter_id": doc["_id"],
+        "town_id": doc["town_id"],
+        "grid_id": doc["grid_id"],
+        "micro_grid_id": doc.get("micro_grid_id"),
+        "category": doc.get("category"),
+        "severity": doc.get("severity"),
+        "summary": doc.get("summary"),
+        "state": doc.get("state"),
+        "round": doc.get("round", 0),
+        "sequence": doc.get("sequence", 0),
+        "tier": doc.get("tier"),
+        "lead": doc.get("lead"),
+        "assignee": doc.get("assignee"),
+        "supporting": doc.get("supporting") or [],
+        "open_departments": doc.get("open_departments") or [],
+        "returned": RETURNED in tags,
+        "overdue": OVERDUE in tags,
+        "escalation_level": level,
+        "lateness": lateness_label(level),
+        "accept_by": _iso(doc.get("accept_by")),
+        "resolve_by": _iso(doc.get("resolve_by")),
+        "listed_at": _iso(doc.get("listed_at")),
+        "rejections": [
+            {"occurred_at": _iso(entry["occurred_at"]), "by": entry.get("by"), "detail": entry.get("detail")}
+            for entry in doc.get("timeline") or []
+            if entry.get("event_type") == REJECTED and entry.get("by") in senders
+        ],
+    }
+
+
+async def listed_open_matters(
+    db: AsyncDatabase[MongoDoc],
+    scope: tuple[str, str],
+    *,
+    tag: str = OPEN,
+    senders: set[str],
+    limit: int,
+    after: str | None = None,
+) -> dict[str, Any]:
+    """One page of the open matters of ``scope`` (``("grid_id", id)`` or ``("town_id", id)``) that
+    carry ``tag`` (``open``, ``returned``, ``overdue``), oldest first, and the next page's cursor.
+    Walks the ``(<scope>, open_tags, listed_at, _id)`` index: O(page), all pages O(open matters)."""
+    field, value = scope
+    match: MongoDoc = {field: value, "open_tags": tag}
+    query = dict(match)
+    if after is not None:
+        since, matter_id = decode_cursor(after)
+        query["$or"] = [{"listed_at": {"$gt": since}}, {"listed_at": since, "_id": {"$gt": matter_id}}]
+    cursor = db[MATTERS].find(query, OPEN_MATTER_FIELDS).sort([("listed_at", 1), ("_id", 1)]).limit(limit + 1)
+    docs = [doc async for doc in cursor]
+    page, more = docs[:limit], len(docs) > limit
+    last = page[-1] if page else None
+    return {
+        field: value,
+        "filter": tag,
+        "as_of": datetime.now(UTC).isoformat(),
+        "open": await db[MATTERS].count_documents(match),
+        "matters": [work_row(doc, senders) for doc in page],
+        "next": encode_cursor(last["listed_at"], last["_id"]) if more and last and last.get("listed_at") else None,
     }

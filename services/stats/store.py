@@ -57,6 +57,15 @@ MATTERS_INDEXES = [
     IndexModel([("in_backlog", ASCENDING)], name="in_backlog"),
     IndexModel([("open_departments", ASCENDING), ("open_since", ASCENDING)], name="open_departments_since"),
     IndexModel([("town_id", ASCENDING), ("state", ASCENDING)], name="town_state"),
+    # the work lists (open_matters.py): a grid's and a town's open matters, oldest first
+    IndexModel(
+        [("grid_id", ASCENDING), ("open_tags", ASCENDING), ("listed_at", ASCENDING), ("_id", ASCENDING)],
+        name="grid_open_listed",
+    ),
+    IndexModel(
+        [("town_id", ASCENDING), ("open_tags", ASCENDING), ("listed_at", ASCENDING), ("_id", ASCENDING)],
+        name="town_open_listed",
+    ),
 ]
 
 

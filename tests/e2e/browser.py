@@ -12,7 +12,12 @@ from typing import TypeVar
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    TimeoutException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -20,6 +25,7 @@ from tools.browser import browser_paths
 
 T = TypeVar("T")
 WAIT = 45.0
+SWAPPED = "does not belong to the document"
 
 
 @contextmanager
@@ -43,8 +49,17 @@ def chromium() -> Iterator[webdriver.Chrome]:
 def wait_for(driver: webdriver.Chrome, condition: Callable[[webdriver.Chrome], T], what: str) -> T:
     """Wait for a positive signal in the page (htmx swaps it in without a reload)."""
     ignored = (NoSuchElementException, StaleElementReferenceException)  # htmx swapped the element meanwhile
+
+    def checked(d: webdriver.Chrome) -> T | bool:
+        try:
+            return condition(d)
+        except WebDriverException as error:
+            if SWAPPED in str(error):  # the same swap, as Chromium sometimes reports it
+                return False
+            raise
+
     try:
-        return WebDriverWait(driver, WAIT, poll_frequency=0.3, ignored_exceptions=ignored).until(condition)
+        return WebDriverWait(driver, WAIT, poll_frequency=0.3, ignored_exceptions=ignored).until(checked)  # type: ignore[return-value]
     except TimeoutException:
         pytest.fail(f"timed out waiting for {what}; page:\n{driver.page_source[:3000]}", pytrace=False)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +12,15 @@ from pydantic import SecretStr
 from services.console.deps import ConsoleDeps
 from services.console.metrics import ConsoleMetrics
 from services.department.reload import work_item_from_matter
-from shared.contracts import AcceptMatter, Command, ResolveMatter, ReturnMatter
+from shared.contracts import (
+    AcceptMatter,
+    Command,
+    RecordFeedback,
+    RerouteMatter,
+    ResolveMatter,
+    ReturnMatter,
+    WhistleMatter,
+)
 from tests.factories import changjia_registry
 
 SECRET = SecretStr("console-unit-secret-0123456789abcdef")
@@ -29,6 +38,22 @@ class FakeStats:
         rows = [m for m in self.matters.values() if department_id in m.get("open_departments", [])]
         return {"open": len(rows), "matters": rows[:limit], "next": None}
 
+    def _listed(self, key: str, value: str) -> list[dict[str, Any]]:
+        return [m for m in self.matters.values() if m.get(key) == value and m.get("state") != "closed"]
+
+    async def grid_open_matters(self, grid_id: str, *, limit: int, after: str | None = None) -> dict[str, Any]:
+        rows = self._listed("grid_id", grid_id)
+        return {"grid_id": grid_id, "open": len(rows), "matters": rows[:limit], "next": None}
+
+    async def town_open_matters(
+        self, town_id: str, *, only: str | None, limit: int, after: str | None = None
+    ) -> dict[str, Any]:
+        rows = [m for m in self._listed("town_id", town_id) if only is None or m.get(only)]
+        return {"town_id": town_id, "open": len(rows), "matters": rows[:limit], "next": None}
+
+    async def town_daily(self, town_id: str) -> dict[str, Any]:
+        return {"town_id": town_id, "days": [{"day": "2026-03-01", "reported": 3, "closed": 1}]}
+
     async def town(self, town_id: str) -> dict[str, Any]:
         return {"town_id": town_id, "kpis": {}, "counts": {}, "by_category": {}}
 
@@ -36,9 +61,47 @@ class FakeStats:
         return {"town_id": town_id, "departments": []}
 
 
+class FakeReports:
+    """Intake's HTTP API as the console sees it: the bodies posted, a 202 answer per report_id."""
+
+    def __init__(self) -> None:
+        self.posted: list[tuple[str, str, dict[str, Any]]] = []
+
+    async def report(self, town_id: str, grid_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        duplicate = any(b["report_id"] == body["report_id"] for _, _, b in self.posted)
+        self.posted.append((town_id, grid_id, body))
+        return {"matter_id": str(uuid.uuid5(uuid.NAMESPACE_URL, body["report_id"])), "duplicate": duplicate}
+
+
 class FakeCommands:
     def __init__(self) -> None:
         self.sent: list[Command] = []
+
+    def _fields(self, actor_id: str, matter: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "matter_id": matter["matter_id"],
+            "town_id": matter["town_id"],
+            "grid_id": matter["grid_id"],
+            "actor_id": actor_id,
+            "round": matter["round"],
+        }
+
+    async def whistle(self, staff_id: str, matter: dict[str, Any], reason: str) -> Command:
+        command = WhistleMatter(**self._fields(staff_id, matter), reason=reason)
+        self.sent.append(command)
+        return command
+
+    async def feedback(self, staff_id: str, matter: dict[str, Any], satisfaction: int) -> Command:
+        command = RecordFeedback(**self._fields(staff_id, matter), satisfaction=satisfaction)
+        self.sent.append(command)
+        return command
+
+    async def reroute(
+        self, supervisor_id: str, matter: dict[str, Any], lead: str, supporting: list[str], reason: str
+    ) -> Command:
+        command = RerouteMatter(**self._fields(supervisor_id, matter), lead=lead, supporting=supporting, reason=reason)
+        self.sent.append(command)
+        return command
 
     async def send(self, department_id: str, matter: dict[str, Any], action: str, text: str) -> Command:
         item = work_item_from_matter(matter, department_id)
@@ -60,7 +123,7 @@ class FakeCommands:
         return command
 
 
-def console_deps(stats: FakeStats, commands: FakeCommands) -> ConsoleDeps:
+def console_deps(stats: FakeStats, commands: FakeCommands, reports: FakeReports | None = None) -> ConsoleDeps:
     return ConsoleDeps(
         stats=stats,
         commands=commands,
@@ -68,4 +131,5 @@ def console_deps(stats: FakeStats, commands: FakeCommands) -> ConsoleDeps:
         secrets=(SECRET,),
         metrics=ConsoleMetrics(CollectorRegistry()),
         clock=lambda: NOW,
+        reports=reports or FakeReports(),
     )

@@ -99,8 +99,8 @@ async def test_accept_names_the_round_of_the_read_model_and_return_needs_a_reaso
 
 async def test_town_department_sees_only_its_own_town() -> None:
     deps = console_deps(FakeStats(), FakeCommands())
-    town_id, _, _ = await handlers.town_overview(deps, _who(CIVIL), None)
-    assert town_id == "changjia"
+    overview = await handlers.town_overview(deps, _who(CIVIL), None)
+    assert overview.town_id == "changjia"
     with pytest.raises(handlers.ForbiddenError, match="forbidden_town"):
         await handlers.town_overview(deps, _who(CIVIL), "elsewhere")
 
