@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 from services.dispatch.case_checks import CommandChecks
 from services.dispatch.case_state import IllegalCommandError
+from shared import topology
 from shared.contracts import MatterFollowedUp, SquadAssigned
-from shared.domain import MatterState, Severity, Tier
+from shared.domain import MatterState, Priority, Severity, Tier
 from shared.errors import PermanentError
 from shared.registry import StaffRole
 
@@ -42,9 +43,13 @@ class GridHelp(CommandChecks):
         if cmd.squad_id in self.squads:
             raise IllegalCommandError(f"squad {cmd.squad_id} is already assigned")
         self.squads.append(cmd.squad_id)
+        # The member who asked hears back on the grid's work queue that the squad is on it.
+        assert self.lead is not None
+        keys = (topology.dispatch_routing_key(self.town_id, Tier.MICRO_GRID, self.lead, Priority(self.priority)),)
         self._record(
             SquadAssigned,
             cmd.correlation_id,
+            keys=keys,
             occurred_at=ctx.now,
             round=self.round,
             by=cmd.actor_id,

@@ -16,6 +16,7 @@ and reroutes each. A micro-grid member whose matter the plan gives a squad asks 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -60,6 +61,8 @@ def owner_of(routing_key: str) -> str:
 
 
 FOREIGN_REQUEUE_PAUSE = 0.05
+SQUAD_WAIT = 30.0
+"""Seconds a micro-grid member waits to hear that the squad it asked for is assigned."""
 """Seconds before handing back another run's work item: a breath for other crews' consumers (the
 queue's delivery limit, not this pause, is what ends the rounds of an item nobody owns)."""
 
@@ -75,6 +78,9 @@ class MatterMemory:
     supervised: bool = False
     whistled: bool = False
     squad_asked: bool = False
+    squad_on_it: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when dispatch's ``SquadAssigned`` arrives: only then does the member go on (a command
+    sent meanwhile could overtake the assignment, which a finished matter refuses)."""
     feedback_given: int = 0
 
 
@@ -113,6 +119,11 @@ class BotCrew:
             )(self.on_work_item)
 
     async def on_work_item(self, body: dict[str, Any], message: RabbitMessage) -> None:
+        if body.get("event_type") == "squad_assigned":
+            memory = self.memory.get(str(body.get("matter_id")))
+            if memory is not None:
+                memory.squad_on_it.set()
+            return
         if body.get("event_type") != "matter_dispatched":
             return  # escalation notices: the supervisor bot only acts on dispatched work
         if not self.take(MatterDispatched.model_validate(body), owner_of(message.raw_message.routing_key or "")):
@@ -160,6 +171,8 @@ class BotCrew:
         if is_lead and item.tier == Tier.MICRO_GRID and planned.squad_id and not memory.squad_asked:
             memory.squad_asked = True
             await self._send(AssignSquad, item, owner, squad_id=planned.squad_id)
+            with contextlib.suppress(TimeoutError):  # refused: the rejection is counted, the member goes on
+                await asyncio.wait_for(memory.squad_on_it.wait(), SQUAD_WAIT)
         part = item.matter.owner(owner)
         if part is None or part.state == "dispatched":  # a reopened matter is still its lead's
             await asyncio.sleep(planned.accept_after / self.speed)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -134,7 +135,12 @@ def test_department_works_a_reported_matter_to_resolved_and_another_department_i
             # the grid's follow-up visit (回访) closes it: worked to closed in the browser
             grid = issue_grid_credential(SECRET_KEY, grid_id=GRID, town_id="changjia", staff_id=f"{GRID}-leader")
             _sign_in_with(driver, console, grid)
-            driver.get(f"{console}/matters/{matter_id}")
+
+            def follow_up_offered(d: Any) -> bool:
+                d.get(f"{console}/matters/{matter_id}")  # the form is rendered with the page: load it again
+                return bool(d.find_elements(By.ID, "satisfaction"))
+
+            wait_for(driver, follow_up_offered, "the grid to be offered the follow-up of the resolved matter")
             _select(driver, "satisfaction", "5")
             driver.find_element(By.ID, "feedback").click()
             wait_for(driver, lambda d: "已回访办结" in _text(d, "matter-state"), "closed after the follow-up")
