@@ -62,16 +62,26 @@ class ServiceDiedError(RuntimeError):
 
 @dataclass
 class Shutdown:
-    """Signals during a run: the first asks to stop, a second (while stopping) to hurry."""
+    """Signals during a run: the first asks to stop, a second (while stopping) to hurry.
+
+    While the live console's event loop runs, the first signal only sets ``requested`` (the loop
+    checks it every second): a KeyboardInterrupt raised from a signal handler lands wherever the
+    loop happens to be, and inside an HTTP client's task it could be swallowed — Ctrl-C then did
+    nothing. Before and after the loop (plain blocking start-up code) it raises as usual."""
 
     stopping: bool = False
     hurry: bool = False
+    watching: bool = False
+    requested: bool = False
 
     def install(self) -> None:
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
 
     def _on_signal(self, signum: int, _frame: object) -> None:
+        if not self.stopping and self.watching:
+            self.requested = True
+            return
         if not self.stopping:
             raise KeyboardInterrupt
         if not self.hurry:
@@ -109,7 +119,8 @@ def run_everything(
         run.start_stack()
         run.start_services()
         run.start_simulator()
-        asyncio.run(run.watch())
+        shutdown.watching = True
+        asyncio.run(run.watch(until=lambda: shutdown.requested))
     except KeyboardInterrupt:
         pass
     except (ServiceDiedError, RuntimeError, StackError) as error:
@@ -217,8 +228,9 @@ class LocalRun:
         self.simulator.start()
         self.started.append(self.simulator)
 
-    async def watch(self) -> None:
-        """The live console, until interrupted; raises :class:`ServiceDiedError` if a service exits."""
+    async def watch(self, until: Callable[[], bool] = lambda: False) -> None:
+        """The live console until ``until()`` says stop (the first Ctrl-C); raises
+        :class:`ServiceDiedError` if a service exits."""
         assert self.state is not None and self.simulator is not None
         state = self.state
         watched = [*self.services, self.simulator]
@@ -241,6 +253,8 @@ class LocalRun:
                 dead = [p for p in self.services if not p.alive()]
                 if dead:
                     raise ServiceDiedError(f"{dead[0].name} exited; last log lines:\n{dead[0].log_tail()}")
+                if until():
+                    return
                 await asyncio.sleep(1.0)
 
     def stop(self, *, hurry: Callable[[], bool], keep_stack: bool) -> None:
