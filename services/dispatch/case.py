@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from services.dispatch.case_grid import FINISHED, GridHelp
 from services.dispatch.case_state import IllegalCommandError, NotReadyError, ParkedCommand
-from services.dispatch.rules import Route
+from services.dispatch.rules import MatterFacts, Route
 from shared import topology
 from shared.contracts import (
     MatterAccepted,
@@ -58,7 +58,7 @@ class Case(GridHelp):
         self.reported_at, self.report_id, self.origin = reported.reported_at, reported.report_id, reported.origin
         self.channel, self.service_item = reported.channel, reported.service_item
         self.correlation_id = reported.correlation_id or str(reported.matter_id)
-        route = ctx.rules.route(self.category, self.severity, self.town_id, self.grid_id, **self.route_facts)
+        route = ctx.rules.route(self.routing_facts)
         self._start_round(route, ctx, "reported")
 
     # ------------------------------------------------------------------ commands
@@ -98,15 +98,7 @@ class Case(GridHelp):
             self._record(MatterReturned, cmd.correlation_id, **facts, outcome="released")
             return
         self.returned_by.append(cmd.actor_id)
-        route = ctx.rules.reroute(
-            self.category,
-            self.severity,
-            self.town_id,
-            self.grid_id,
-            self.stage,
-            set(self.returned_by),
-            **self.route_facts,
-        )
+        route = ctx.rules.reroute(self.routing_facts, self.stage, set(self.returned_by))
         self._record(MatterReturned, cmd.correlation_id, **facts, outcome="rerouted" if route else "supervision")
         if route is None:
             self.supervised = True
@@ -126,9 +118,7 @@ class Case(GridHelp):
         facts: dict[str, Any] = {"occurred_at": ctx.now, "round": self.round, "by": cmd.actor_id, "reason": cmd.reason}
         self._record(MatterWhistled, cmd.correlation_id, **facts)
         self.stage = "whistled"
-        route = ctx.rules.route(
-            self.category, self.severity, self.town_id, self.grid_id, "whistled", **self.route_facts
-        )
+        route = ctx.rules.route(self.routing_facts, "whistled")
         self._start_round(route, ctx, "whistled", cmd.correlation_id)
 
     def resolve(self, cmd: ResolveMatter, ctx: Context) -> None:
@@ -202,9 +192,7 @@ class Case(GridHelp):
         facts: dict[str, Any] = {"occurred_at": ctx.now, "round": self.round, "by": cmd.actor_id, "reason": cmd.reason}
         self._record(MatterRerouted, cmd.correlation_id, **facts, lead=cmd.lead, supporting=list(cmd.supporting))
         self.supervised = True
-        deadlines = ctx.rules.route_for_lead(
-            self.category, self.severity, self.town_id, self.grid_id, self.stage, cmd.lead, **self.route_facts
-        )
+        deadlines = ctx.rules.route_for_lead(self.routing_facts, self.stage, cmd.lead)
         route = replace(deadlines, tier=Tier.DEPARTMENT, lead=cmd.lead, supporting=tuple(cmd.supporting))
         self._start_round(route, ctx, "rerouted", cmd.correlation_id)
 
@@ -264,9 +252,16 @@ class Case(GridHelp):
 
     # ------------------------------------------------------------------ routes kept from the round
     @property
-    def route_facts(self) -> dict[str, Any]:
-        """What rules may match on besides category, severity, town, grid and stage."""
-        return {"service_item": self.service_item, "channel": self.channel}
+    def routing_facts(self) -> MatterFacts:
+        """What the routing rules match on (besides the stage)."""
+        return MatterFacts(
+            category=self.category,
+            severity=self.severity,
+            town_id=self.town_id,
+            grid_id=self.grid_id,
+            service_item=self.service_item,
+            channel=self.channel,
+        )
 
     @property
     def current_route(self) -> Route:

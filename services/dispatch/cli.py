@@ -58,7 +58,10 @@ def explain(
     if not registry.has_grid(grid):
         raise typer.BadParameter(f"unknown grid {grid!r}")
     town_id = registry.grid(grid).town_id
-    result = book.explain(category.value, severity.value, town_id, grid, stage)  # type: ignore[arg-type]
+    from services.dispatch.rules import MatterFacts
+
+    facts = MatterFacts(category=category.value, severity=severity.value, town_id=town_id, grid_id=grid)
+    result = book.explain(facts, stage)  # type: ignore[arg-type]
     out = Console()
     for rule_id, why in result.trace:
         out.print(f"  [dim]skip {rule_id}: {why}[/]")

@@ -10,7 +10,7 @@ the file, the rule id and the field.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -59,6 +59,19 @@ def _as_list(value: Any) -> Any:
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
+@dataclass(frozen=True)
+class MatterFacts:
+    """What a rule matches on besides the stage: the matter's category, severity, place, and the
+    service item and channel it came with."""
+
+    category: str
+    severity: str
+    town_id: str
+    grid_id: str
+    service_item: str | None = None
+    channel: str | None = None
+
+
 class RuleMatch(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -71,50 +84,29 @@ class RuleMatch(BaseModel):
     """Glob patterns of service item codes; set, the matter must name a fitting service item."""
     channel: Annotated[tuple[Channel, ...] | None, BeforeValidator(_as_list)] = None
 
-    def fits(
-        self,
-        category: str,
-        severity: str,
-        town_id: str,
-        grid_id: str,
-        stage: str,
-        *,
-        service_item: str | None = None,
-        channel: str | None = None,
-    ) -> bool:
-        return not self.mismatch(
-            category, severity, town_id, grid_id, stage, service_item=service_item, channel=channel
-        )
+    def fits(self, facts: MatterFacts, stage: str) -> bool:
+        return not self.mismatch(facts, stage)
 
-    def mismatch(
-        self,
-        category: str,
-        severity: str,
-        town_id: str,
-        grid_id: str,
-        stage: str,
-        *,
-        service_item: str | None = None,
-        channel: str | None = None,
-    ) -> str:
+    def mismatch(self, facts: MatterFacts, stage: str) -> str:
         """Why this match does not fit (empty when it does)."""
+        service_item = facts.service_item
         if self.service_item is not None:
             if service_item is None:
                 return "no service item"
             if not any(fnmatchcase(service_item, p) for p in self.service_item):
                 return f"service item {service_item} matches none of {', '.join(self.service_item)}"
-        if self.channel is not None and channel not in self.channel:
-            return f"channel {channel} not in {', '.join(self.channel)}"
+        if self.channel is not None and facts.channel not in self.channel:
+            return f"channel {facts.channel} not in {', '.join(self.channel)}"
         if self.stage != stage:
             return f"stage is {stage}, rule is for {self.stage}"
-        if self.category is not None and category not in self.category:
-            return f"category {category} not in {', '.join(self.category)}"
-        if self.severity is not None and severity not in self.severity:
-            return f"severity {severity} not in {', '.join(self.severity)}"
-        if not any(fnmatchcase(town_id, p) for p in self.towns):
-            return f"town {town_id} matches none of {', '.join(self.towns)}"
-        if not any(fnmatchcase(grid_id, p) for p in self.grids):
-            return f"grid {grid_id} matches none of {', '.join(self.grids)}"
+        if self.category is not None and facts.category not in self.category:
+            return f"category {facts.category} not in {', '.join(self.category)}"
+        if self.severity is not None and facts.severity not in self.severity:
+            return f"severity {facts.severity} not in {', '.join(self.severity)}"
+        if not any(fnmatchcase(facts.town_id, p) for p in self.towns):
+            return f"town {facts.town_id} matches none of {', '.join(self.towns)}"
+        if not any(fnmatchcase(facts.grid_id, p) for p in self.grids):
+            return f"grid {facts.grid_id} matches none of {', '.join(self.grids)}"
         return ""
 
     def covers(self, other: RuleMatch) -> bool:
@@ -222,17 +214,21 @@ class RuleBook:
         self.source = source
         self.registry = registry  # where ``{service_item}`` leads find the item's department
 
-    def _item(self, town_id: str, service_item: str | None) -> ServiceItem | None:
-        if service_item is None or self.registry is None:
+    def _item(self, facts: MatterFacts) -> ServiceItem | None:
+        if facts.service_item is None or self.registry is None:
             return None
         try:
-            return self.registry.service_item(town_id, service_item)
+            return self.registry.service_item(facts.town_id, facts.service_item)
         except KeyError:  # intake refuses unknown items; a rule cannot name a department for one
             return None
 
-    def _route(self, rule: Rule, town_id: str, lead: str | None = None, service_item: str | None = None) -> Route:
-        item = self._item(town_id, service_item)
-        default_lead, supporting, _ = rule.departments_for(town_id, item.department if item else None)
+    def _departments(self, rule: Rule, facts: MatterFacts) -> tuple[str | None, tuple[str, ...], tuple[str, ...]]:
+        item = self._item(facts)
+        return rule.departments_for(facts.town_id, item.department if item else None)
+
+    def _route(self, rule: Rule, facts: MatterFacts, lead: str | None = None) -> Route:
+        item = self._item(facts)
+        default_lead, supporting, _ = rule.departments_for(facts.town_id, item.department if item else None)
         lead = lead or default_lead or None
         by_item = item is not None and rule.lead == SERVICE_ITEM_LEAD
         return Route(
@@ -245,108 +241,47 @@ class RuleBook:
             resolve_within=timedelta(days=item.resolve_days) if item and by_item else rule.resolve_within,
         )
 
-    def explain(
-        self,
-        category: str,
-        severity: str,
-        town_id: str,
-        grid_id: str,
-        stage: Stage = "reported",
-        *,
-        service_item: str | None = None,
-        channel: str | None = None,
-    ) -> Explanation:
+    def explain(self, facts: MatterFacts, stage: Stage = "reported") -> Explanation:
         trace: list[tuple[str, str]] = []
         for rule in self.rules:
-            why = rule.match.mismatch(
-                category, severity, town_id, grid_id, stage, service_item=service_item, channel=channel
-            )
-            if not why and rule.lead == SERVICE_ITEM_LEAD and self._item(town_id, service_item) is None:
-                why = f"service item {service_item} is not in the catalogue of {town_id}"
+            why = rule.match.mismatch(facts, stage)
+            if not why and rule.lead == SERVICE_ITEM_LEAD and self._item(facts) is None:
+                why = f"service item {facts.service_item} is not in the catalogue of {facts.town_id}"
             if not why:
-                return Explanation(self._route(rule, town_id, service_item=service_item), rule, tuple(trace))
+                return Explanation(self._route(rule, facts), rule, tuple(trace))
             trace.append((rule.id, why))
         return Explanation(None, None, tuple(trace))
 
-    def route(
-        self,
-        category: str,
-        severity: str,
-        town_id: str,
-        grid_id: str,
-        stage: Stage = "reported",
-        *,
-        service_item: str | None = None,
-        channel: str | None = None,
-    ) -> Route:
-        found = self.explain(
-            category, severity, town_id, grid_id, stage, service_item=service_item, channel=channel
-        ).route
+    def route(self, facts: MatterFacts, stage: Stage = "reported") -> Route:
+        found = self.explain(facts, stage).route
         if found is None:  # validation guarantees a catch-all per stage
-            raise RulesError(f"{self.source}: no rule matches {category}/{severity} in {grid_id} ({stage})")
+            raise RulesError(
+                f"{self.source}: no rule matches {facts.category}/{facts.severity} in {facts.grid_id} ({stage})"
+            )
         return found
 
-    def reroute(
-        self,
-        category: str,
-        severity: str,
-        town_id: str,
-        grid_id: str,
-        stage: Stage,
-        exclude: set[str],
-        *,
-        service_item: str | None = None,
-        channel: str | None = None,
-    ) -> Route | None:
+    def reroute(self, facts: MatterFacts, stage: Stage, exclude: set[str]) -> Route | None:
         """After a return: the next department-tier lead (rule leads, then their alternates) not excluded."""
-        item = self._item(town_id, service_item)
         for rule in self.rules:
-            fits = rule.match.fits(
-                category, severity, town_id, grid_id, stage, service_item=service_item, channel=channel
-            )
-            if rule.tier is not Tier.DEPARTMENT or not fits:
+            if rule.tier is not Tier.DEPARTMENT or not rule.match.fits(facts, stage):
                 continue
-            lead, _, alternates = rule.departments_for(town_id, item.department if item else None)
+            lead, _, alternates = self._departments(rule, facts)
             for candidate in (lead, *alternates):
                 if candidate and candidate not in exclude:
-                    route = self._route(rule, town_id, lead=candidate, service_item=service_item)
-                    return Route(
-                        route.rule_id,
-                        route.tier,
-                        route.lead,
-                        tuple(s for s in route.supporting if s not in exclude),
-                        route.priority,
-                        route.accept_within,
-                        route.resolve_within,
-                    )
+                    route = self._route(rule, facts, lead=candidate)
+                    return replace(route, supporting=tuple(s for s in route.supporting if s not in exclude))
         return None
 
-    def route_for_lead(
-        self,
-        category: str,
-        severity: str,
-        town_id: str,
-        grid_id: str,
-        stage: Stage,
-        lead: str,
-        *,
-        service_item: str | None = None,
-        channel: str | None = None,
-    ) -> Route:
+    def route_for_lead(self, facts: MatterFacts, stage: Stage, lead: str) -> Route:
         """A supervisor's reroute: deadlines of the first rule naming ``lead``, else of the matched rule."""
-        facts: dict[str, Any] = {"service_item": service_item, "channel": channel}
-        item = self._item(town_id, service_item)
         for rule in self.rules:
-            fits = rule.match.fits(category, severity, town_id, grid_id, rule.match.stage, **facts)
-            named = rule.departments_for(town_id, item.department if item else None)[0]
-            if rule.tier is Tier.DEPARTMENT and fits and named == lead:
-                return self._route(rule, town_id, service_item=service_item)
-        matched = self.route(category, severity, town_id, grid_id, stage, **facts)
+            fits = rule.match.fits(facts, rule.match.stage)
+            if rule.tier is Tier.DEPARTMENT and fits and self._departments(rule, facts)[0] == lead:
+                return self._route(rule, facts)
+        matched = self.route(facts, stage)
         if matched.tier is not Tier.DEPARTMENT:
-            matched = self.route(category, severity, town_id, grid_id, "whistled", **facts)
-        return Route(
-            matched.rule_id, Tier.DEPARTMENT, lead, (), matched.priority, matched.accept_within, matched.resolve_within
-        )
+            matched = self.route(facts, "whistled")
+        return replace(matched, tier=Tier.DEPARTMENT, lead=lead, supporting=())
 
 
 def _check(rules: tuple[Rule, ...], registry: Registry, source: str) -> None:

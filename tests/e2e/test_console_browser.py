@@ -61,6 +61,12 @@ def _sign_in_with(driver: object, console: str, credential: str) -> None:
     driver.get(f"{console}/signin")
     driver.find_element(By.ID, "credential").send_keys(credential)
     driver.find_element(By.ID, "signin").click()
+    # the next driver.get must not overtake the sign-in's own redirect (it would load as nobody)
+    wait_for(
+        driver,
+        lambda d: d.get_cookie("gw_console") is not None and not d.current_url.endswith("/signin"),
+        "the sign-in redirect",
+    )
 
 
 def test_department_works_a_reported_matter_to_resolved_and_another_department_is_refused(

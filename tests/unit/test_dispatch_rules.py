@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import pytest
 
-from services.dispatch.rules import RulesError, load_rules, parse_duration, parse_rules
+from services.dispatch.rules import MatterFacts, RulesError, load_rules, parse_duration, parse_rules
 from shared.domain import Category, Severity, Tier
 from shared.registry import load_registry
 from shared.settings import PROJECT_ROOT, GwSettings
@@ -37,10 +37,10 @@ def test_shipped_rules_route_every_category_and_severity_in_both_stages() -> Non
     _, book = registry_and_rules()
     for category in Category:
         for severity in Severity:
-            route = book.route(category, severity, "changjia", "changjia-g001")
+            route = book.route(MatterFacts(category, severity, "changjia", "changjia-g001"))
             expected = {"minor": Tier.MICRO_GRID, "major": Tier.GRID_MEMBER, "hard": Tier.GRID_LEADER}
             assert route.tier == expected.get(severity.value, Tier.DEPARTMENT)
-            whistled = book.route(category, severity, "changjia", "changjia-g001", "whistled")
+            whistled = book.route(MatterFacts(category, severity, "changjia", "changjia-g001"), "whistled")
             assert whistled.tier == Tier.DEPARTMENT and whistled.lead is not None
 
 
@@ -48,7 +48,8 @@ def test_shipped_rules_are_valid_for_the_whole_generated_county() -> None:
     settings = GwSettings()
     county = load_registry(PROJECT_ROOT / "deploy" / "config" / "registry" / "county")
     book = load_rules(settings.rules_path, county)
-    assert book.route("dispute", "urgent", "town05", "town05-g001").lead == "town05.comprehensive_governance"
+    route = book.route(MatterFacts("dispute", "urgent", "town05", "town05-g001"))
+    assert route.lead == "town05.comprehensive_governance"
 
 
 def test_unknown_department_names_file_rule_and_field() -> None:
@@ -108,23 +109,18 @@ def test_bad_duration_names_the_rule_and_field() -> None:
 
 def test_first_matching_rule_wins_and_explain_says_why_the_others_did_not() -> None:
     _, book = registry_and_rules()
-    result = book.explain("safety_hazard", "urgent", "changjia", "changjia-g017")
+    result = book.explain(MatterFacts("safety_hazard", "urgent", "changjia", "changjia-g017"))
     assert result.route is not None and result.route.rule_id == "urgent-safety-hazard"
     assert result.route.supporting == ("county.emergency",)
-    result = book.explain("dispute", "major", "changjia", "changjia-g017", "whistled")
+    result = book.explain(MatterFacts("dispute", "major", "changjia", "changjia-g017"), "whistled")
     assert result.route is not None and result.route.rule_id == "whistled-dispute"
     assert ("urgent-dispute", "stage is whistled, rule is for reported") in result.trace
 
 
 def test_reroute_skips_every_department_that_returned_the_matter() -> None:
     _, book = registry_and_rules()
-    args: tuple[str, str, str, str, Literal["reported", "whistled"]] = (
-        "dispute",
-        "hard",
-        "changjia",
-        "changjia-g001",
-        "whistled",
-    )
+    facts = MatterFacts("dispute", "hard", "changjia", "changjia-g001")
+    args: tuple[MatterFacts, Literal["reported", "whistled"]] = (facts, "whistled")
     first = book.reroute(*args, {"changjia.judicial_mediation"})
     assert first is not None and first.lead == "changjia.petitions"
     second = book.reroute(*args, {"changjia.judicial_mediation", "changjia.petitions"})
