@@ -17,7 +17,7 @@ excluded from ``repr``, so it never reaches a log line by accident.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeAlias, get_args
 from uuid import UUID, uuid4, uuid5
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
@@ -345,7 +345,7 @@ class MatterCommandRejected(MatterEvent):
     reason: str
 
 
-AnyEvent = Annotated[
+MatterLifeEvent: TypeAlias = (
     MatterReported
     | MatterDispatched
     | MatterAccepted
@@ -358,25 +358,19 @@ AnyEvent = Annotated[
     | MatterEscalated
     | MatterFollowedUp
     | SquadAssigned
-    | MatterCommandRejected,
-    Field(discriminator="event_type"),
-]
-EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
-EVENT_TYPES: tuple[str, ...] = (
-    "matter_reported",
-    "matter_dispatched",
-    "matter_accepted",
-    "matter_returned",
-    "matter_rerouted",
-    "matter_whistled",
-    "matter_resolved",
-    "matter_closed",
-    "matter_reopened",
-    "matter_escalated",
-    "matter_followed_up",
-    "squad_assigned",
-    "matter_command_rejected",
+    | MatterCommandRejected
 )
+"""Every event of a matter's life (``SupervisionVisitRecorded`` is a grid's, not a matter's)."""
+AnyEvent = Annotated[MatterLifeEvent, Field(discriminator="event_type")]
+EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+
+
+def _type_names(union: Any, field: str) -> tuple[str, ...]:
+    """The ``event_type`` / ``command_type`` names of a union's messages, in its order."""
+    return tuple(str(model.model_fields[field].default) for model in get_args(union) or (union,))
+
+
+EVENT_TYPES: tuple[str, ...] = _type_names(MatterLifeEvent, "event_type")
 
 
 # ---------------------------------------------------------------- commands
@@ -492,50 +486,20 @@ class SupervisionVisitRecorded(GridMessage):
     matter_ids: list[UUID] = Field(default_factory=list)
 
 
-AnyDispatchCommand = Annotated[
-    AcceptMatter
-    | ReturnMatter
-    | ResolveMatter
-    | WhistleMatter
-    | RecordFeedback
-    | RerouteMatter
-    | AssignSquad
-    | RecordSupervisionVisit,
-    Field(discriminator="command_type"),
-]
+MatterCommand: TypeAlias = (
+    AcceptMatter | ReturnMatter | ResolveMatter | WhistleMatter | RecordFeedback | RerouteMatter | AssignSquad
+)
+"""Every command on one matter (a supervision visit names several)."""
+AnyDispatchCommand = Annotated[MatterCommand | RecordSupervisionVisit, Field(discriminator="command_type")]
 """What ``dispatch.commands`` carries: the matter commands and the grid's supervision visits."""
 
-AnyStatsEvent = Annotated[
-    MatterReported
-    | MatterDispatched
-    | MatterAccepted
-    | MatterReturned
-    | MatterRerouted
-    | MatterWhistled
-    | MatterResolved
-    | MatterClosed
-    | MatterReopened
-    | MatterEscalated
-    | MatterFollowedUp
-    | SquadAssigned
-    | MatterCommandRejected
-    | SupervisionVisitRecorded,
-    Field(discriminator="event_type"),
-]
+AnyStatsEvent = Annotated[MatterLifeEvent | SupervisionVisitRecorded, Field(discriminator="event_type")]
 """What ``stats.events`` carries: every matter event and the visits."""
 STATS_EVENT_ADAPTER: TypeAdapter[AnyStatsEvent] = TypeAdapter(AnyStatsEvent)
 
-COMMAND_TYPES: tuple[str, ...] = (
-    "accept_matter",
-    "return_matter",
-    "resolve_matter",
-    "whistle_matter",
-    "record_feedback",
-    "reroute_matter",
-    "assign_squad",
-)
-GRID_COMMAND_TYPES: tuple[str, ...] = ("record_supervision_visit",)
-GRID_EVENT_TYPES: tuple[str, ...] = ("supervision_visit_recorded",)
+COMMAND_TYPES: tuple[str, ...] = _type_names(MatterCommand, "command_type")
+GRID_COMMAND_TYPES: tuple[str, ...] = _type_names(RecordSupervisionVisit, "command_type")
+GRID_EVENT_TYPES: tuple[str, ...] = _type_names(SupervisionVisitRecorded, "event_type")
 
 
 # ---------------------------------------------------------------- intake

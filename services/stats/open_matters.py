@@ -77,6 +77,27 @@ def _iso(value: datetime | None) -> str | None:
     return value.replace(tzinfo=value.tzinfo or UTC).isoformat() if value is not None else None
 
 
+def _matter_fields(doc: MongoDoc) -> dict[str, Any]:
+    """What every open-matter list shows of a matter: what it is, where, its round, owners and deadlines."""
+    return {
+        "matter_id": doc["_id"],
+        "town_id": doc["town_id"],
+        "grid_id": doc["grid_id"],
+        "micro_grid_id": doc.get("micro_grid_id"),
+        "category": doc.get("category"),
+        "severity": doc.get("severity"),
+        "summary": doc.get("summary"),
+        "state": doc.get("state"),
+        "round": doc.get("round", 0),
+        "sequence": doc.get("sequence", 0),
+        "tier": doc.get("tier"),
+        "lead": doc.get("lead"),
+        "supporting": doc.get("supporting") or [],
+        "accept_by": _iso(doc.get("accept_by")),
+        "resolve_by": _iso(doc.get("resolve_by")),
+    }
+
+
 def open_matter_row(doc: MongoDoc, department_id: str) -> dict[str, Any]:
     """What a department sees of one open matter: its own role and lateness, and the commands of
     its that dispatch rejected (with dispatch's reason). Never a citizen contact (stats has none)."""
@@ -88,27 +109,13 @@ def open_matter_row(doc: MongoDoc, department_id: str) -> dict[str, Any]:
     ]
     lateness = int(mine.get("lateness", 0))
     return {
-        "matter_id": doc["_id"],
-        "town_id": doc["town_id"],
-        "grid_id": doc["grid_id"],
-        "micro_grid_id": doc.get("micro_grid_id"),
-        "category": doc.get("category"),
-        "severity": doc.get("severity"),
-        "summary": doc.get("summary"),
-        "state": doc.get("state"),
-        "round": doc.get("round", 0),
-        "tier": doc.get("tier"),
-        "lead": doc.get("lead"),
-        "supporting": doc.get("supporting") or [],
+        **_matter_fields(doc),
         "role": mine.get("role"),
         "accepted": bool(mine.get("accepted", False)),
         "lateness": lateness_label(lateness),
         "escalation_level": lateness,
-        "accept_by": _iso(doc.get("accept_by")),
-        "resolve_by": _iso(doc.get("resolve_by")),
         "open_since": _iso(doc.get("open_since")),
         "rejections": rejections,
-        "sequence": doc.get("sequence", 0),
         "priority": doc.get("priority"),
     }
 
@@ -144,27 +151,13 @@ def work_row(doc: MongoDoc, senders: set[str]) -> dict[str, Any]:
     tags = doc.get("open_tags") or []
     level = int(doc.get("escalation_level") or 0)
     return {
-        "matter_id": doc["_id"],
-        "town_id": doc["town_id"],
-        "grid_id": doc["grid_id"],
-        "micro_grid_id": doc.get("micro_grid_id"),
-        "category": doc.get("category"),
-        "severity": doc.get("severity"),
-        "summary": doc.get("summary"),
-        "state": doc.get("state"),
-        "round": doc.get("round", 0),
-        "sequence": doc.get("sequence", 0),
-        "tier": doc.get("tier"),
-        "lead": doc.get("lead"),
+        **_matter_fields(doc),
         "assignee": doc.get("assignee"),
-        "supporting": doc.get("supporting") or [],
         "open_departments": doc.get("open_departments") or [],
         "returned": RETURNED in tags,
         "overdue": OVERDUE in tags,
         "escalation_level": level,
         "lateness": lateness_label(level),
-        "accept_by": _iso(doc.get("accept_by")),
-        "resolve_by": _iso(doc.get("resolve_by")),
         "listed_at": _iso(doc.get("listed_at")),
         "rejections": [
             {"occurred_at": _iso(entry["occurred_at"]), "by": entry.get("by"), "detail": entry.get("detail")}

@@ -11,7 +11,9 @@ class Rejection(BaseModel):
     detail: str | None = Field(None, description="`<command_type>: <dispatch's reason>`")
 
 
-class WorkRow(BaseModel):
+class MatterRow(BaseModel):
+    """What every open-matter list shows of a matter (``open_matters._matter_fields``)."""
+
     matter_id: str
     town_id: str
     grid_id: str
@@ -24,35 +26,36 @@ class WorkRow(BaseModel):
     sequence: int
     tier: str | None
     lead: str | None
-    assignee: str | None
     supporting: list[str]
+    accept_by: str | None
+    resolve_by: str | None
+
+
+class WorkRow(MatterRow):
+    assignee: str | None
     open_departments: list[str]
     returned: bool = Field(description="Waiting in supervision for a reroute")
     overdue: bool = Field(description="The current round missed a deadline (escalated)")
     escalation_level: int
     lateness: str
-    accept_by: str | None
-    resolve_by: str | None
     listed_at: str | None = Field(description="When the matter entered the system (the list's order)")
     rejections: list[Rejection]
 
 
-class GridOpenMatters(BaseModel):
+class _OpenMattersPage(BaseModel):
+    filter: str
+    as_of: str
+    open: int = Field(description="How many open matters carry the filter (all pages)")
+    matters: list[WorkRow]
+    next: str | None = Field(description="Cursor of the next page (`after`); null on the last page")
+
+
+class GridOpenMatters(_OpenMattersPage):
     grid_id: str
-    filter: str
-    as_of: str
-    open: int = Field(description="How many open matters carry the filter (all pages)")
-    matters: list[WorkRow]
-    next: str | None = Field(description="Cursor of the next page (`after`); null on the last page")
 
 
-class TownOpenMatters(BaseModel):
+class TownOpenMatters(_OpenMattersPage):
     town_id: str
-    filter: str
-    as_of: str
-    open: int = Field(description="How many open matters carry the filter (all pages)")
-    matters: list[WorkRow]
-    next: str | None = Field(description="Cursor of the next page (`after`); null on the last page")
 
 
 class DayFigures(BaseModel):
@@ -71,27 +74,12 @@ class TownDaily(BaseModel):
     days: list[DayFigures]
 
 
-class DepartmentRow(BaseModel):
-    matter_id: str
-    town_id: str
-    grid_id: str
-    micro_grid_id: str | None
-    category: str | None
-    severity: str | None
-    summary: str | None
-    state: str | None
-    round: int
-    sequence: int
+class DepartmentRow(MatterRow):
     priority: str | None
-    tier: str | None
-    lead: str | None
-    supporting: list[str]
     role: str | None = Field(description="The department's part: lead (主办) or supporting (协办)")
     accepted: bool
     lateness: str
     escalation_level: int
-    accept_by: str | None
-    resolve_by: str | None
     open_since: str | None
     rejections: list[Rejection] = Field(description="The department's commands dispatch rejected")
 
