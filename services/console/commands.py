@@ -15,6 +15,8 @@ from services.department.client import DepartmentClient
 from services.department.reload import work_item_from_matter
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
     from faststream.rabbit import RabbitBroker
 
     from shared.contracts import Command
@@ -37,8 +39,8 @@ class DepartmentCommands:
             self._clients[key] = make()
         return self._clients[key]
 
-    async def whistle(self, staff_id: str, matter: dict[str, Any], reason: str) -> Command:
-        """吹哨: grid staff send a grid-tier matter up to the town's departments."""
+    def _as_grid_staff(self, staff_id: str, matter: dict[str, Any]) -> tuple[DepartmentClient, UUID]:
+        """The staff member's client, knowing the matter as the read model has it (round, owners)."""
         town_id = str(matter["town_id"])
         client = self._actor_client(
             f"grid:{staff_id}",
@@ -46,18 +48,17 @@ class DepartmentCommands:
         )
         item = work_item_from_matter(matter, str(matter.get("lead") or staff_id), actor_id=staff_id)
         client.remember(item)
-        return await client.whistle(item.matter_id, reason)
+        return client, item.matter_id
+
+    async def whistle(self, staff_id: str, matter: dict[str, Any], reason: str) -> Command:
+        """吹哨: grid staff send a grid-tier matter up to the town's departments."""
+        client, matter_id = self._as_grid_staff(staff_id, matter)
+        return await client.whistle(matter_id, reason)
 
     async def feedback(self, staff_id: str, matter: dict[str, Any], satisfaction: int) -> Command:
         """回访: grid staff record the reporter's satisfaction with a resolved matter (closes or reopens it)."""
-        town_id = str(matter["town_id"])
-        client = self._actor_client(
-            f"grid:{staff_id}",
-            lambda: DepartmentClient.for_grid_staff(self.broker, town_id, {staff_id}, actor_id=staff_id),
-        )
-        item = work_item_from_matter(matter, str(matter.get("lead") or staff_id), actor_id=staff_id)
-        client.remember(item)
-        return await client.feedback(item.matter_id, satisfaction)
+        client, matter_id = self._as_grid_staff(staff_id, matter)
+        return await client.feedback(matter_id, satisfaction)
 
     async def reroute(
         self, supervisor_id: str, matter: dict[str, Any], lead: str, supporting: list[str], reason: str

@@ -12,6 +12,8 @@ from services.console.commands import ACTIONS
 from services.console.i18n import countdown, term
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from services.console.credentials import Principal
     from services.console.deps import ConsoleDeps
     from services.console.i18n import Lang
@@ -42,7 +44,9 @@ def _moment(value: str | None) -> datetime | None:
 
 
 @dataclass(frozen=True)
-class InboxRow:
+class MatterRow:
+    """One matter of a list, with the deadline that runs now and the time left to it."""
+
     matter: Json
     deadline_kind: str  # accept_by | resolve_by
     deadline: datetime | None
@@ -54,17 +58,23 @@ class InboxRow:
         return str(self.matter["matter_id"])
 
 
-def inbox_row(matter: Json, lang: Lang, now: datetime) -> InboxRow:
-    kind = "resolve_by" if matter.get("accepted") else "accept_by"
+def matter_row(matter: Json, kind: str, lang: Lang, now: datetime, *, running: bool = True) -> MatterRow:
+    """The row with ``kind``'s deadline; one not ``running`` (resolved, waiting for feedback) shows
+    its deadline but no countdown and is never late."""
     deadline = _moment(matter.get(kind))
-    remaining = (deadline - now) if deadline else None
-    return InboxRow(
+    remaining = (deadline - now) if deadline and running else None
+    return MatterRow(
         matter=matter,
         deadline_kind=kind,
         deadline=deadline,
         countdown=countdown(lang, remaining) if remaining is not None else "—",
         late=remaining is not None and remaining.total_seconds() < 0,
     )
+
+
+def inbox_row(matter: Json, lang: Lang, now: datetime) -> MatterRow:
+    """A department's row: the accept deadline until it accepted, then the resolve deadline."""
+    return matter_row(matter, "resolve_by" if matter.get("accepted") else "accept_by", lang, now)
 
 
 def require_role(deps: ConsoleDeps, who: Principal, role: str) -> None:
@@ -123,11 +133,23 @@ async def act(deps: ConsoleDeps, who: Principal, matter_id: str, action: str, te
     text = text.strip()
     if action == "return" and not text:
         raise InvalidActionError("reason")
+    matter = await matter_for_command(deps, who, matter_id, who.may_act_on, "forbidden_act")
+    return command_sent(deps, await deps.commands.send(who.subject, matter, action, text))
+
+
+async def matter_for_command(
+    deps: ConsoleDeps, who: Principal, matter_id: str, may: Callable[[Json], bool], refusal: str
+) -> Json:
+    """The matter, when ``may`` lets ``who`` send this command for it; else a 403 page saying ``refusal``."""
     matter = await matter_for(deps, who, matter_id)
-    if not who.may_act_on(matter):
+    if not may(matter):
         deps.metrics.refusals.labels("act").inc()
-        raise ForbiddenError("forbidden_act")
-    command = await deps.commands.send(who.subject, matter, action, text)
+        raise ForbiddenError(refusal)
+    return matter
+
+
+def command_sent(deps: ConsoleDeps, command: Command) -> Command:
+    """Count and log (ids only, never a citizen's words) a command dispatch will receive."""
     deps.metrics.commands.labels(command.command_type, "sent").inc()
     log.info("command sent", extra=command.log_fields())
     return command

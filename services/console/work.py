@@ -11,8 +11,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from services.console.handlers import ForbiddenError, InvalidActionError, Listing, matter_for, require_role
-from services.console.i18n import countdown
+from services.console.handlers import (
+    InvalidActionError,
+    Listing,
+    MatterRow,
+    command_sent,
+    matter_for_command,
+    matter_row,
+    require_role,
+)
 from shared.domain import Category, Severity
 
 if TYPE_CHECKING:
@@ -27,33 +34,11 @@ Filter = Literal["overdue", "returned"]
 FILTERS: tuple[Filter, ...] = ("overdue", "returned")
 
 
-@dataclass(frozen=True)
-class WorkRow:
-    """One open matter of a grid or town list, with the deadline that runs now."""
-
-    matter: Json
-    deadline_kind: str
-    deadline: datetime | None
-    countdown: str
-    late: bool
-
-    @property
-    def matter_id(self) -> str:
-        return str(self.matter["matter_id"])
-
-
-def work_row(matter: Json, lang: Lang, now: datetime) -> WorkRow:
-    kind = "resolve_by" if matter.get("state") in ("accepted", "resolved") else "accept_by"
-    raw = matter.get(kind)
-    deadline = datetime.fromisoformat(raw) if raw else None
-    remaining = deadline - now if deadline else None
-    return WorkRow(
-        matter=matter,
-        deadline_kind=kind,
-        deadline=deadline,
-        countdown=countdown(lang, remaining) if remaining is not None and matter.get("state") != "resolved" else "—",
-        late=remaining is not None and remaining.total_seconds() < 0 and matter.get("state") != "resolved",
-    )
+def work_row(matter: Json, lang: Lang, now: datetime) -> MatterRow:
+    """A grid's or supervisor's row: the deadline of the matter's state (a resolved one waits for feedback)."""
+    state = matter.get("state")
+    kind = "resolve_by" if state in ("accepted", "resolved") else "accept_by"
+    return matter_row(matter, kind, lang, now, running=state != "resolved")
 
 
 # ---------------------------------------------------------------- grid staff
@@ -132,14 +117,8 @@ async def whistle(deps: ConsoleDeps, who: Principal, matter_id: str, reason: str
     reason = reason.strip()
     if not reason:
         raise InvalidActionError("reason")
-    matter = await matter_for(deps, who, matter_id)
-    if not who.may_act_on(matter):
-        deps.metrics.refusals.labels("act").inc()
-        raise ForbiddenError("forbidden_whistle")
-    command = await deps.commands.whistle(who.actor_id, matter, reason)
-    deps.metrics.commands.labels(command.command_type, "sent").inc()
-    log.info("command sent", extra=command.log_fields())
-    return command
+    matter = await matter_for_command(deps, who, matter_id, who.may_act_on, "forbidden_whistle")
+    return command_sent(deps, await deps.commands.whistle(who.actor_id, matter, reason))
 
 
 async def feedback(deps: ConsoleDeps, who: Principal, matter_id: str, satisfaction: int) -> Command:
@@ -148,14 +127,8 @@ async def feedback(deps: ConsoleDeps, who: Principal, matter_id: str, satisfacti
     require_role(deps, who, "grid")
     if not 1 <= satisfaction <= 5:
         raise InvalidActionError("satisfaction")
-    matter = await matter_for(deps, who, matter_id)
-    if not who.may_follow_up(matter):
-        deps.metrics.refusals.labels("act").inc()
-        raise ForbiddenError("forbidden_feedback")
-    command = await deps.commands.feedback(who.actor_id, matter, satisfaction)
-    deps.metrics.commands.labels(command.command_type, "sent").inc()
-    log.info("command sent", extra=command.log_fields())
-    return command
+    matter = await matter_for_command(deps, who, matter_id, who.may_follow_up, "forbidden_feedback")
+    return command_sent(deps, await deps.commands.feedback(who.actor_id, matter, satisfaction))
 
 
 # ---------------------------------------------------------------- supervisors
@@ -183,10 +156,7 @@ async def reroute(
 ) -> Command:
     """督办改派: the supervisor gives a running matter of its town to departments of that town."""
     require_role(deps, who, "supervisor")
-    matter = await matter_for(deps, who, matter_id)  # of its town, or a 403 before anything else
-    if not who.may_act_on(matter):
-        deps.metrics.refusals.labels("act").inc()
-        raise ForbiddenError("forbidden_reroute")
+    matter = await matter_for_command(deps, who, matter_id, who.may_act_on, "forbidden_reroute")
     allowed = {d.department_id for d in deps.registry.departments_of_town(matter["town_id"])}
     supporting = [s for s in dict.fromkeys(supporting) if s and s != lead]
     if lead not in allowed or any(s not in allowed for s in supporting):
@@ -194,7 +164,4 @@ async def reroute(
     reason = reason.strip()
     if not reason:
         raise InvalidActionError("reason")
-    command = await deps.commands.reroute(who.actor_id, matter, lead, supporting, reason)
-    deps.metrics.commands.labels(command.command_type, "sent").inc()
-    log.info("command sent", extra=command.log_fields())
-    return command
+    return command_sent(deps, await deps.commands.reroute(who.actor_id, matter, lead, supporting, reason))
