@@ -73,9 +73,8 @@ class Case(GridHelp):
         assert self.dispatched_at is not None and self.accept_by is not None
         self._record(
             MatterAccepted,
+            ctx,
             cmd.correlation_id,
-            occurred_at=ctx.now,
-            round=self.round,
             by=cmd.actor_id,
             role=owner.role,
             waited_seconds=max(0.0, (ctx.now - self.dispatched_at).total_seconds()),
@@ -92,14 +91,14 @@ class Case(GridHelp):
             raise IllegalCommandError("a grid-tier matter is whistled up, not returned")
         if owner.state not in ("dispatched", "accepted"):
             raise IllegalCommandError(f"{cmd.actor_id} already {owner.state} round {self.round}")
-        facts: dict[str, Any] = {"occurred_at": ctx.now, "round": self.round, "by": cmd.actor_id, "reason": cmd.reason}
+        facts: dict[str, Any] = {"by": cmd.actor_id, "reason": cmd.reason}
         if owner.role == "supporting":
             owner.state = "released"
-            self._record(MatterReturned, cmd.correlation_id, **facts, outcome="released")
+            self._record(MatterReturned, ctx, cmd.correlation_id, **facts, outcome="released")
             return
         self.returned_by.append(cmd.actor_id)
         route = ctx.rules.reroute(self.routing_facts, self.stage, set(self.returned_by))
-        self._record(MatterReturned, cmd.correlation_id, **facts, outcome="rerouted" if route else "supervision")
+        self._record(MatterReturned, ctx, cmd.correlation_id, **facts, outcome="rerouted" if route else "supervision")
         if route is None:
             self.supervised = True
             route = self._supervision_route()
@@ -115,8 +114,8 @@ class Case(GridHelp):
                 f"only a grid-tier matter can be whistled up; this one is on the {self.tier} tier"
             )
         self._owner_acting(cmd.actor_id, ctx)
-        facts: dict[str, Any] = {"occurred_at": ctx.now, "round": self.round, "by": cmd.actor_id, "reason": cmd.reason}
-        self._record(MatterWhistled, cmd.correlation_id, **facts)
+        facts: dict[str, Any] = {"by": cmd.actor_id, "reason": cmd.reason}
+        self._record(MatterWhistled, ctx, cmd.correlation_id, **facts)
         self.stage = "whistled"
         route = ctx.rules.route(self.routing_facts, "whistled")
         self._start_round(route, ctx, "whistled", cmd.correlation_id)
@@ -139,9 +138,8 @@ class Case(GridHelp):
         assert self.reported_at is not None and self.resolve_by is not None
         self._record(
             MatterResolved,
+            ctx,
             cmd.correlation_id,
-            occurred_at=ctx.now,
-            round=self.round,
             by=cmd.actor_id,
             role=owner.role,
             note=cmd.note,
@@ -160,16 +158,12 @@ class Case(GridHelp):
         if self.state != MatterState.RESOLVED:
             raise NotReadyError(f"waiting for the resolution of round {self.round}")
         self.satisfaction = cmd.satisfaction
-        facts: dict[str, Any] = {
-            "occurred_at": ctx.now,
-            "round": self.round,
-            "by": cmd.actor_id,
-            "satisfaction": cmd.satisfaction,
-        }
+        facts: dict[str, Any] = {"by": cmd.actor_id, "satisfaction": cmd.satisfaction}
         if cmd.satisfaction >= 3:
             self.state, self.closed_at = MatterState.CLOSED, ctx.now
             self._record(
                 MatterClosed,
+                ctx,
                 cmd.correlation_id,
                 **facts,
                 origin=self.origin,
@@ -177,7 +171,7 @@ class Case(GridHelp):
                 followed_up=self.followed_up,
             )
             return
-        self._record(MatterReopened, cmd.correlation_id, **facts, lead=self.lead or "")
+        self._record(MatterReopened, ctx, cmd.correlation_id, **facts, lead=self.lead or "")
         self._start_round(self.current_route, ctx, "reopened", cmd.correlation_id, accepted=True)
 
     def reroute(self, cmd: RerouteMatter, ctx: Context) -> None:
@@ -189,8 +183,8 @@ class Case(GridHelp):
         for department in (cmd.lead, *cmd.supporting):
             if department not in allowed:
                 raise IllegalCommandError(f"unknown department {department!r} for town {self.town_id}")
-        facts: dict[str, Any] = {"occurred_at": ctx.now, "round": self.round, "by": cmd.actor_id, "reason": cmd.reason}
-        self._record(MatterRerouted, cmd.correlation_id, **facts, lead=cmd.lead, supporting=list(cmd.supporting))
+        facts: dict[str, Any] = {"by": cmd.actor_id, "reason": cmd.reason}
+        self._record(MatterRerouted, ctx, cmd.correlation_id, **facts, lead=cmd.lead, supporting=list(cmd.supporting))
         self.supervised = True
         deadlines = ctx.rules.route_for_lead(self.routing_facts, self.stage, cmd.lead)
         route = replace(deadlines, tier=Tier.DEPARTMENT, lead=cmd.lead, supporting=tuple(cmd.supporting))
@@ -215,8 +209,8 @@ class Case(GridHelp):
             return
         self._record(
             MatterCommandRejected,
+            ctx,
             cmd.correlation_id,
-            occurred_at=ctx.now,
             command_id=cmd.message_id,
             command_type=cmd.command_type,
             actor_id=cmd.actor_id,
@@ -245,8 +239,8 @@ class Case(GridHelp):
             keys = [topology.dispatch_routing_key(self.town_id, Tier.SUPERVISION, self.town_id, priority)]
             if self.tier is not None and self.tier != Tier.SUPERVISION:
                 keys.append(topology.dispatch_routing_key(self.town_id, Tier(self.tier), owner, priority))
-            facts: dict[str, Any] = {"occurred_at": ctx.now, "round": self.round, "level": level, "deadline": kind}
-            self._record(MatterEscalated, "", keys=tuple(keys), **facts, owner=owner, due_at=due_at)
+            facts: dict[str, Any] = {"level": level, "deadline": kind}
+            self._record(MatterEscalated, ctx, "", keys=tuple(keys), **facts, owner=owner, due_at=due_at)
             escalated = True
         return escalated
 

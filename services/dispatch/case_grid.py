@@ -48,10 +48,9 @@ class GridHelp(CommandChecks):
         keys = (topology.dispatch_routing_key(self.town_id, Tier.MICRO_GRID, self.lead, Priority(self.priority)),)
         self._record(
             SquadAssigned,
+            ctx,
             cmd.correlation_id,
             keys=keys,
-            occurred_at=ctx.now,
-            round=self.round,
             by=cmd.actor_id,
             squad_id=squad.squad_id,
             squad_kind=squad.kind,
@@ -68,9 +67,8 @@ class GridHelp(CommandChecks):
         self.followed_up = self.supervised = True
         self._record(
             MatterFollowedUp,
+            ctx,
             visit.correlation_id,
-            occurred_at=ctx.now,
-            round=self.round,
             by=visit.instructor_id,
             visit_id=visit.visit_id,
             visited_at=visit.visited_at,

@@ -271,9 +271,15 @@ class CaseState(BaseModel):
         return events
 
     def _record(
-        self, kind: type[MatterEvent], correlation_id: str, *, keys: tuple[str, ...] = (), **fields: Any
+        self, kind: type[MatterEvent], ctx: Context, correlation_id: str, *, keys: tuple[str, ...] = (), **fields: Any
     ) -> None:
-        self._drafts.append(_Draft(kind, correlation_id, keys, fields))
+        """An event of this transition, at ``ctx.now``, and (for an event of a round: all but a
+        rejection) on the round the matter is on at this point: one recorded before ``_start_round``
+        belongs to the round that ended."""
+        stamp: dict[str, Any] = {"occurred_at": ctx.now}
+        if "round" in kind.model_fields:
+            stamp["round"] = self.round
+        self._drafts.append(_Draft(kind, correlation_id, keys, stamp | fields))
 
     # ------------------------------------------------------------------ a new round
     def _start_round(
@@ -313,10 +319,9 @@ class CaseState(BaseModel):
         keys = tuple(topology.dispatch_routing_key(self.town_id, route.tier, r, route.priority) for r in recipients)
         self._record(
             MatterDispatched,
+            ctx,
             correlation_id,
             keys=keys,
-            occurred_at=now,
-            round=self.round,
             severity=self.severity,
             tier=route.tier,
             lead=lead,
