@@ -34,6 +34,7 @@ from typing import Any
 from shared.registry import load_registry
 from shared.settings import GwSettings
 from shared.topology import (
+    DEAD,
     DELIVERY_LIMIT,
     QUEUE_OWNERS,
     Topology,
@@ -131,7 +132,7 @@ def definitions(topology: Topology, client_users: bool = True) -> dict[str, Any]
                 "pattern": "^(intake|dispatch|stats|dept|grid|supervision)\\.(?!.*\\.dead$)",
                 "apply-to": "queues",
                 "priority": 0,
-                "definition": {"delivery-limit": DELIVERY_LIMIT, "dead-letter-exchange": "gw.dead"},
+                "definition": {"delivery-limit": DELIVERY_LIMIT, "dead-letter-exchange": DEAD.name},
             },
             {
                 # dead letters are kept for `gridwhistle dlq`, but not without bound

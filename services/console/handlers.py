@@ -31,10 +31,6 @@ class ForbiddenError(Exception):
         self.key = key
 
 
-class NotFoundError(Exception):
-    pass
-
-
 class InvalidActionError(ValueError):
     pass
 

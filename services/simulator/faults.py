@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from services.simulator.processes import ManagedProcess
     from services.simulator.sandbox import ServiceSandbox
     from shared.settings import GwSettings
+    from shared.topology import QueueSpec
 
 POISON_PER_EXCHANGE = 10
 NODE_DOWN_SECONDS = 5.0
@@ -137,23 +138,28 @@ async def disk_alarm(rig: ChaosRig) -> str:
     return f"disk alarm on {victim} for {DISK_ALARM_SECONDS:.0f} s: every publisher in the cluster blocked"
 
 
-POISON_TARGETS: tuple[tuple[RabbitExchange, str, tuple[str, ...]], ...] = (
-    (topology.EVENTS, "town.grid.matter_reported", ("stats.events", "dispatch.events")),
-    (topology.COMMANDS, "town.grid.accept_matter", ("dispatch.commands",)),
-    (topology.INTAKE, "town.poison", ("intake.reports",)),
+POISON_TARGETS: tuple[tuple[RabbitExchange, str, tuple[QueueSpec, ...]], ...] = (
+    (
+        topology.EVENTS,
+        topology.event_routing_key("town", "grid", "matter_reported"),
+        (topology.STATS_EVENTS, topology.DISPATCH_EVENTS),
+    ),
+    (topology.COMMANDS, topology.command_routing_key("town", "accept_matter"), (topology.DISPATCH_COMMANDS,)),
+    (topology.INTAKE, topology.intake_routing_key("town", "poison"), (topology.INTAKE_REPORTS,)),
 )
 """Where poison goes, and the queues whose dead-letter queues must then hold it."""
 
 
-def _dead_letters(rig: ChaosRig, queues: list[str]) -> dict[str, int]:
+def _dead_letters(rig: ChaosRig, queues: list[QueueSpec]) -> dict[str, int]:
+    """How many messages each queue's dead-letter queue holds, by the queue's name."""
     import httpx
 
     out: dict[str, int] = {}
     with httpx.Client(**connection_options(rig.settings)) as client:
-        for name in queues:
-            response = client.get(f"/api/queues/{rig.vhost.replace('/', '%2F')}/{name}.dead")
+        for queue in queues:
+            response = client.get(f"/api/queues/{rig.vhost.replace('/', '%2F')}/{queue.dead_letter_queue}")
             response.raise_for_status()
-            out[name] = int(response.json().get("messages", 0))
+            out[queue.name] = int(response.json().get("messages", 0))
     return out
 
 
@@ -173,13 +179,14 @@ async def poison(rig: ChaosRig) -> str:
     deadline = time.monotonic() + DEAD_LETTER_WAIT
     while True:
         now = await asyncio.to_thread(_dead_letters, rig, queues)
-        got = sum(now[q] - before[q] for q in queues)
+        got = sum(now[q.name] - before[q.name] for q in queues)
         if got >= expected or time.monotonic() > deadline:
             break
         await asyncio.sleep(1.0)
     if got != expected:
         raise AssertionError(f"poison: {got} of {expected} malformed messages dead-lettered")
-    return f"{POISON_PER_EXCHANGE} malformed bodies on each of 3 exchanges: {got}/{expected} dead-lettered"
+    exchanges = len(POISON_TARGETS)
+    return f"{POISON_PER_EXCHANGE} malformed bodies on each of {exchanges} exchanges: {got}/{expected} dead-lettered"
 
 
 async def nothing(rig: ChaosRig) -> str:

@@ -36,8 +36,8 @@ def build_router(deps: StatsDeps) -> RabbitRouter:
         EVENTS,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         channel=subscriber_channel(deps.prefetch),
-        title="stats.events",
-        description="Every event on gw.events (key `#`), by `event_type`, into the read models",
+        title=STATS_EVENTS.name,
+        description=f"Every event on {EVENTS.name} (key `#`), by `event_type`, into the read models",
     )
     async def on_event(event: AnyStatsEvent) -> None:
         await batcher.apply(refuse_unknown_places(event, deps.registry))

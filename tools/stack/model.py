@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -422,13 +422,6 @@ def cluster_nodes() -> tuple[RabbitNode, ...]:
         RabbitNode(component, names[i - 1], f"cluster/{component}", LOOPBACK, 5700 + i, 15700 + i, 15790 + i, names)
         for i, component in enumerate(CLUSTER, 1)
     )
-
-
-def cluster_amqp_url(node_index: int = 0, vhost: str = "/") -> str:
-    """The guest URL of one cluster node (vhost quoted like ``tools.vhosts`` does)."""
-    node = cluster_nodes()[node_index]
-    quoted = "" if vhost == "/" else quote(vhost, safe="")
-    return f"amqp://guest:guest@{LOOPBACK}:{node.amqp_port}/{quoted}"
 
 
 def cluster_failover() -> str:
