@@ -157,10 +157,15 @@ def department_permissions(department_id: str) -> dict[str, str]:
     return {"configure": "^$", "write": rf"^{re.escape(COMMANDS.name)}$", "read": rf"^{own}$"}
 
 
+DEPARTMENT_QUEUE_PREFIX = "dept."
+GRID_QUEUE_PREFIX = "grid."
+SUPERVISION_QUEUE_PREFIX = "supervision."
+
+
 def department_queue(department_id: str) -> QueueSpec:
     """``dept.<department_id>``: every matter where the department is lead or supporting."""
     return _spec(
-        f"dept.{department_id}",
+        f"{DEPARTMENT_QUEUE_PREFIX}{department_id}",
         DISPATCH,
         f"*.{Tier.DEPARTMENT.value}.{department_id}.*",
         purpose=f"work for department {department_id}",
@@ -170,7 +175,7 @@ def department_queue(department_id: str) -> QueueSpec:
 def grid_queue(town_id: str) -> QueueSpec:
     """``grid.<town_id>``: grid-tier work (micro-grid member, grid member, grid leader)."""
     return _spec(
-        f"grid.{town_id}",
+        f"{GRID_QUEUE_PREFIX}{town_id}",
         DISPATCH,
         *(f"{town_id}.{tier.value}.#" for tier in (Tier.MICRO_GRID, Tier.GRID_MEMBER, Tier.GRID_LEADER)),
         purpose=f"grid staff of {town_id}",
@@ -180,7 +185,7 @@ def grid_queue(town_id: str) -> QueueSpec:
 def supervision_queue(town_id: str) -> QueueSpec:
     """``supervision.<town_id>``: returned and overdue matters for the town's supervisors."""
     return _spec(
-        f"supervision.{town_id}",
+        f"{SUPERVISION_QUEUE_PREFIX}{town_id}",
         DISPATCH,
         f"{town_id}.{Tier.SUPERVISION.value}.#",
         purpose=f"supervisors of {town_id}",
@@ -229,10 +234,30 @@ def topology_for(registry: Registry, service: str | None = None) -> Topology:
 
 # who may do what on the broker -----------------------------------------------------------
 
+def _exactly(names: Iterable[str]) -> str:
+    listed = sorted(set(names))
+    return rf"^({'|'.join(re.escape(n) for n in listed)})$" if listed else "^$"
+
+
+def _or(*patterns: str) -> str:
+    return "|".join(f"(?:{p})" for p in patterns if p != "^$") or "^$"
+
+
+def _with_dead_letters(*queues: QueueSpec) -> list[str]:
+    return [name for queue in queues for name in (queue.name, queue.dead_letter_queue)]
+
+
+def _starting(*prefixes: str) -> str:
+    return rf"^({'|'.join(re.escape(p) for p in prefixes)}).+$"
+
+
 QUEUE_OWNERS: dict[str, str] = {
-    "intake": r"^intake\.reports(\.dead)?$",
-    "dispatch": r"^(dispatch\.(events|commands)(\.dead)?|dept\..+|grid\..+|supervision\..+)$",
-    "stats": r"^stats\.events(\.dead)?$",
+    "intake": _exactly(_with_dead_letters(INTAKE_REPORTS)),
+    "dispatch": _or(
+        _exactly(_with_dead_letters(DISPATCH_EVENTS, DISPATCH_COMMANDS)),
+        _starting(DEPARTMENT_QUEUE_PREFIX, GRID_QUEUE_PREFIX, SUPERVISION_QUEUE_PREFIX),
+    ),
+    "stats": _exactly(_with_dead_letters(STATS_EVENTS)),
 }
 """The queues each service declares, consumes and may configure (dead-letter queues included)."""
 
@@ -249,15 +274,6 @@ SERVICE_BINDS_FROM: dict[str, tuple[RabbitExchange, ...]] = {
     "stats": (EVENTS,),
 }
 """The exchanges each service's queues are bound to (a binding needs read on its exchange)."""
-
-
-def _exactly(names: Iterable[str]) -> str:
-    listed = sorted(set(names))
-    return rf"^({'|'.join(re.escape(n) for n in listed)})$" if listed else "^$"
-
-
-def _or(*patterns: str) -> str:
-    return "|".join(f"(?:{p})" for p in patterns if p != "^$") or "^$"
 
 
 def service_user(service: str) -> str:
