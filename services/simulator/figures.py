@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import httpx
 from rich.table import Table
@@ -18,7 +18,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from shared.registry import Registry
 
-FIGURES = (
+EventFigure = Literal[
     "reported",
     "closed",
     "closure_rate",
@@ -27,18 +27,16 @@ FIGURES = (
     "supervised_resolved",
     "visits",
     "squad_assignments",
-)
+]
 """Counted from events: a replay's share is the figure after minus before."""
+StructureFigure = Literal["grids", "overall_grids", "grid_leaders", "grid_members", "volunteers", "service_items"]
+"""What the town is made of (the running service's registry, a field of ``/v1/registry/towns/{town_id}``
+each): taken as read, never subtracted."""
+Figure = EventFigure | StructureFigure
+"""What a scenario's expected figure may name."""
 
-STRUCTURE_FIGURES: dict[str, str] = {  # figure -> field of /v1/registry/towns/{town_id}
-    "grids": "grids",
-    "overall_grids": "overall_grids",
-    "grid_leaders": "grid_leaders",
-    "grid_members": "grid_members",
-    "volunteers": "volunteers",
-    "service_items": "service_items",
-}
-"""What the town is made of (the running service's registry): taken as read, never subtracted."""
+FIGURES: tuple[EventFigure, ...] = get_args(EventFigure)
+STRUCTURE_FIGURES: tuple[StructureFigure, ...] = get_args(StructureFigure)
 
 
 def figures_of_town(stats: dict[str, Any]) -> dict[str, float]:
@@ -60,12 +58,12 @@ def figures_of_town(stats: dict[str, Any]) -> dict[str, float]:
 
 
 def structure_of_town(structure: dict[str, Any]) -> dict[str, float]:
-    return {figure: float(structure.get(field, 0)) for figure, field in STRUCTURE_FIGURES.items()}
+    return {figure: float(structure.get(figure, 0)) for figure in STRUCTURE_FIGURES}
 
 
 async def read_figures(stats_url: str, towns: list[str], registry: Registry) -> dict[str, float]:
     """Sum of the towns' figures: ``GET /v1/stats/towns/{town_id}`` and ``GET /v1/registry/towns/{town_id}``."""
-    total = dict.fromkeys((*FIGURES, *STRUCTURE_FIGURES), 0.0)
+    total: dict[str, float] = dict.fromkeys((*FIGURES, *STRUCTURE_FIGURES), 0.0)
     async with httpx.AsyncClient(base_url=stats_url, timeout=10.0) as http:
         for town_id in towns:
             registry.town(town_id)  # an unknown town is a scenario error, not a zero

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from services.simulator.figures import Figure
 from shared.domain import Category, Channel, Severity
 from shared.settings import PROJECT_ROOT
 
@@ -26,23 +27,6 @@ if TYPE_CHECKING:
 SCENARIO_DIR = PROJECT_ROOT / "deploy" / "scenarios"
 
 Fate = Literal["straight", "supervised", "whistled", "unsatisfied_once"]
-Figure = Literal[
-    "reported",
-    "closed",
-    "closure_rate",
-    "service_proxy_closed",
-    "citizen_requests_resolved",
-    "supervised_resolved",
-    "visits",
-    "squad_assignments",
-    # structural: what the running system's registry says (stats /v1/registry/towns/{id})
-    "grids",
-    "overall_grids",
-    "grid_leaders",
-    "grid_members",
-    "volunteers",
-    "service_items",
-]
 
 
 class ExpectedFigure(BaseModel):
