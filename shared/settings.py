@@ -7,10 +7,11 @@ local default, so a fresh checkout runs against the local stack without any set-
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr
+from pydantic import AfterValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -18,6 +19,19 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_MONGO_URL = "mongodb://127.0.0.1:27017"
+
+
+def _known_zone(value: str) -> str:
+    """Fail at start-up, naming the setting, rather than at the first page or counter."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not a known time zone (an IANA name like Asia/Shanghai)") from None
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_known_zone)]
+"""An IANA time zone name (``Asia/Shanghai``), checked when the settings load."""
 
 
 class GwSettings(BaseSettings):
@@ -63,6 +77,9 @@ class GwSettings(BaseSettings):
         SecretStr("gridwhistle-dev-secret-change-me"),
         description="HMAC secret signing grid bearer tokens and Open311 api keys",
     )
+    token_secrets_previous: str = Field(
+        "", description="Comma-separated former token secrets, accepted for verification only (rotation)"
+    )
     state_dir: Path = Field(PROJECT_ROOT / ".state", description="Local stack state (data, logs, pids)")
     http_host: str = Field("127.0.0.1", description="Address the HTTP server binds (0.0.0.0 in containers)")
     graceful_timeout: float = Field(
@@ -71,6 +88,11 @@ class GwSettings(BaseSettings):
         description="Seconds the whole shutdown may take: HTTP drain, then in-flight messages and background "
         "work in parallel (keep it below the pod's termination grace period, 35 s in deploy/k8s)",
     )
+
+    def verification_secrets(self) -> tuple[SecretStr, ...]:
+        """The current token secret first, then every previous one still accepted (a rotation)."""
+        previous = [s.strip() for s in self.token_secrets_previous.split(",") if s.strip()]
+        return (self.token_secret, *(SecretStr(s) for s in previous))
 
     @property
     def shutdown_budget(self) -> tuple[float, float]:

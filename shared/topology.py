@@ -234,6 +234,7 @@ def topology_for(registry: Registry, service: str | None = None) -> Topology:
 
 # who may do what on the broker -----------------------------------------------------------
 
+
 def _exactly(names: Iterable[str]) -> str:
     listed = sorted(set(names))
     return rf"^({'|'.join(re.escape(n) for n in listed)})$" if listed else "^$"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field
 
-from shared.settings import PROJECT_ROOT, GwSettings
+from shared.settings import PROJECT_ROOT, GwSettings, TimeZoneName
 
 
 class ConsoleSettings(GwSettings):
@@ -18,7 +18,7 @@ class ConsoleSettings(GwSettings):
     console_intake_url: str = Field(
         "http://127.0.0.1:8010", description="Intake's HTTP API, where grid staff's reports go (as the grid)"
     )
-    console_timezone: str = Field("Asia/Shanghai", description="Time zone the pages show times in")
+    console_timezone: TimeZoneName = Field("Asia/Shanghai", description="Time zone the pages show times in")
     console_stats_timeout: float = Field(5.0, gt=0, le=60, description="Timeout of one stats API call")
     console_refresh_seconds: float = Field(3.0, gt=0, le=120, description="How often live parts of a page refresh")
     console_session_hours: int = Field(12, ge=1, le=24 * 30, description="How long a sign-in cookie lasts")
@@ -26,21 +26,7 @@ class ConsoleSettings(GwSettings):
         PROJECT_ROOT / "node_modules" / "htmx.org" / "dist",
         description="htmx from npm (package-lock.json; `make install` runs npm ci)",
     )
-    token_secrets_previous: str = Field(
-        "", description="Comma-separated former token secrets, accepted for verification only (rotation)"
-    )
-
-    @field_validator("console_timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        ZoneInfo(value)  # raises for an unknown zone: fail fast at start-up
-        return value
 
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.console_timezone)
-
-    def verification_secrets(self) -> tuple[SecretStr, ...]:
-        """The current secret first, then every previous one still accepted (as intake does)."""
-        previous = [s.strip() for s in self.token_secrets_previous.split(",") if s.strip()]
-        return (self.token_secret, *(SecretStr(s) for s in previous))

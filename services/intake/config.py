@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 
 from shared.settings import GwSettings
 
@@ -14,18 +14,9 @@ class IntakeSettings(GwSettings):
     stats_public_url: str = Field(
         "http://127.0.0.1:8030", description="Public base URL of the stats service (for status_url)"
     )
-    token_secrets_previous: str = Field(
-        "",
-        description="Comma-separated former token secrets, accepted for verification only (rotation)",
-    )
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest body of POST /v1/reports")
     max_batch_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest body of a batch")
     max_batch_items: int = Field(500, ge=1, le=5000, description="Most reports in one batch")
     retry_after_seconds: int = Field(5, ge=1, description="Retry-After sent with a 503")
     open311_window_days: int = Field(90, ge=1, description="Default look-back of GET requests.json")
     open311_max_results: int = Field(1000, ge=1, le=10000, description="Most requests GET requests.json returns")
-
-    def verification_secrets(self) -> tuple[SecretStr, ...]:
-        """The current secret first, then every previous one still accepted."""
-        previous = [s.strip() for s in self.token_secrets_previous.split(",") if s.strip()]
-        return (self.token_secret, *(SecretStr(s) for s in previous))
