@@ -126,7 +126,8 @@ async def _peek_or_move(queue: str, limit: int, *, replay: bool) -> list[dict[st
             }
             if replay:
                 exchange_name = str(headers.get(topology.HEADER_ORIGINAL_EXCHANGE) or _death_exchange(headers))
-                for key in [k for k in headers if k.startswith("x-gw-") or k in ("x-death", "x-delivery-count")]:
+                broker_said = ("x-death", topology.HEADER_DELIVERY_COUNT)
+                for key in [k for k in headers if k.startswith("x-gw-") or k in broker_said]:
                     headers.pop(key)
                 exchange = await channel.get_exchange(exchange_name, ensure=False)
                 await exchange.publish(
