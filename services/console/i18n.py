@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
+
+from shared.registry.models import SQUAD_KIND_NAMES_ZH
 
 Lang = Literal["zh", "en"]
 LANGS: tuple[Lang, ...] = ("zh", "en")
@@ -172,7 +174,32 @@ TERMS: dict[str, tuple[str, str]] = {
     "matter_reopened": ("回访不满意，重办", "reopened"),
     "matter_escalated": ("超时督办", "escalated"),
     "matter_command_rejected": ("调度驳回", "command rejected"),
+    "matter_followed_up": ("督导走访跟进", "followed up on a visit"),
+    "squad_assigned": ("派出志愿队", "squad assigned"),
 }
+
+TOLD_ZH: dict[str, dict[str, str]] = {
+    "channel": {"app": "网格App", "open311": "Open311 接口", "amqp": "系统对接"},
+    "reason": {  # why a dispatch round started
+        "reported": "上报",
+        "returned": "退单后改派",
+        "whistled": "吹哨",
+        "rerouted": "督办改派",
+        "reopened": "回访不满意重办",
+    },
+    "outcome": {"rerouted": "改派下一部门", "supervision": "转督办", "released": "协办退出"},
+    "deadline": {"accept": "签收", "resolve": "办结"},
+    "command_type": {
+        "accept_matter": "签收",
+        "return_matter": "退单",
+        "resolve_matter": "办结",
+        "whistle_matter": "吹哨",
+        "record_feedback": "回访",
+        "reroute_matter": "督办改派",
+        "assign_squad": "派志愿队",
+    },
+}
+"""Chinese for the coded values of a timeline entry's ``data``."""
 
 
 def pick_lang(query: str | None, cookie: str | None) -> Lang:
@@ -212,3 +239,44 @@ def countdown(lang: Lang, remaining: timedelta) -> str:
         return f"剩余 {text}" if remaining.total_seconds() >= 0 else f"已超时 {text}"
     text = (f"{days}d " if days else "") + (f"{hours}h " if hours or days else "") + f"{mins}m"
     return f"{text} left" if remaining.total_seconds() >= 0 else f"late by {text}"
+
+
+def told(lang: Lang, entry: dict[str, Any], dept: Callable[[str | None], str]) -> str:
+    """The 说明 of a timeline entry: its ``data`` in Chinese (the API's English ``detail`` in
+    English, and for an entry kept before stats recorded ``data``). People's own words (a reason,
+    a note) and dispatch's reason for a rejection stay as written."""
+    data: dict[str, Any] = entry.get("data") or {}
+    if lang != "zh" or not data:
+        return str(entry.get("detail") or "")
+
+    def zh(kind: str) -> str:
+        value = str(data.get(kind, ""))
+        return TOLD_ZH[kind].get(value, value)
+
+    match entry.get("event_type"):
+        case "matter_reported":
+            return f"渠道：{zh('channel')}"
+        case "matter_dispatched":
+            return f"第{data['round']}轮（{zh('reason')}）：{term(lang, data['tier'])} · {dept(data['lead'])}"
+        case "matter_accepted":
+            return term(lang, data["role"])
+        case "matter_returned":
+            return f"{zh('outcome')}：{data['reason']}"
+        case "matter_rerouted":
+            return f"改由{dept(data['lead'])}主办：{data['reason']}"
+        case "matter_whistled":
+            return str(data["reason"])
+        case "matter_resolved":
+            return str(data.get("note") or "")
+        case "matter_closed" | "matter_reopened":
+            return f"群众满意度 {data['satisfaction']} 分"
+        case "matter_escalated":
+            return f"{zh('deadline')}超时，{data['level']}级督办"
+        case "matter_followed_up":
+            return "网格指导员走访督导"
+        case "squad_assigned":
+            kind = SQUAD_KIND_NAMES_ZH.get(str(data["squad_kind"]), str(data["squad_kind"]))
+            return f"{kind} {data['squad_id']}，志愿者 {data['volunteers']} 人"
+        case "matter_command_rejected":
+            return f"{zh('command_type')}被驳回：{data['reason']}"
+    return str(entry.get("detail") or "")

@@ -14,7 +14,7 @@ from fastapi.templating import Jinja2Templates
 from services.console import charts, handlers
 from services.console.credentials import CredentialError, Principal, verify_credential
 from services.console.deps import ConsoleDeps
-from services.console.i18n import Lang, pick_lang, term, translator
+from services.console.i18n import Lang, pick_lang, term, told, translator
 
 SESSION_COOKIE = "gw_console"
 LANG_COOKIE = "gw_lang"
@@ -59,6 +59,7 @@ def render(request: Request, template: str, lang: Lang, status_code: int = 200, 
             "t": translator(lang),
             "term": lambda value: term(lang, value),
             "dept": lambda department_id: handlers.department_name(deps, department_id, lang),
+            "told": lambda entry: told(lang, entry, lambda d: handlers.department_name(deps, d, lang)),
             "local": lambda moment: local_time(moment, deps.zone),
             "zone_name": str(deps.zone),
             "refresh": f"every {deps.refresh_seconds:g}s",

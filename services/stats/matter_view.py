@@ -58,37 +58,45 @@ def entry_key(entry: Entry) -> tuple[int, datetime, str]:
     return entry["sequence"], entry["occurred_at"], entry["message_id"]
 
 
-def _by_and_detail(event: AnyEvent) -> tuple[str | None, str | None]:
-    """Who acted and a short line for the timeline: ids, reasons and figures, never personal data."""
+def _told(event: AnyEvent) -> tuple[str | None, dict[str, Any], str | None]:
+    """What the timeline tells of an event: who acted, its own figures (``data``: ids, reasons,
+    notes and numbers, never personal data; pages render them in their language) and one English
+    line (``detail``, for API readers)."""
     match event:
         case MatterReported():
-            return event.reporter_id, event.channel.value
+            return event.reporter_id, {"channel": event.channel.value}, event.channel.value
         case MatterDispatched():
-            return None, f"round {event.round} ({event.reason}): {event.tier.value} {event.lead}"
+            data = {"round": event.round, "reason": event.reason, "tier": event.tier.value, "lead": event.lead}
+            return None, data, f"round {event.round} ({event.reason}): {event.tier.value} {event.lead}"
         case MatterAccepted():
-            return event.by, event.role
+            return event.by, {"role": event.role}, event.role
         case MatterReturned():
-            return event.by, f"{event.outcome}: {event.reason}"
-        case MatterRerouted() | MatterWhistled():
-            return event.by, event.reason
+            return event.by, {"outcome": event.outcome, "reason": event.reason}, f"{event.outcome}: {event.reason}"
+        case MatterRerouted():
+            return event.by, {"reason": event.reason, "lead": event.lead}, event.reason
+        case MatterWhistled():
+            return event.by, {"reason": event.reason}, event.reason
         case MatterResolved():
-            return event.by, event.note or None
+            return event.by, ({"note": event.note} if event.note else {}), event.note or None
         case MatterClosed() | MatterReopened():
-            return event.by, f"satisfaction {event.satisfaction}"
+            return event.by, {"satisfaction": event.satisfaction}, f"satisfaction {event.satisfaction}"
         case MatterEscalated():
-            return event.owner, f"level {event.level}, {event.deadline} deadline"
+            data = {"level": event.level, "deadline": event.deadline}
+            return event.owner, data, f"level {event.level}, {event.deadline} deadline"
         case MatterFollowedUp():
-            return event.by, f"followed up on visit {event.visit_id}"
+            return event.by, {"visit_id": str(event.visit_id)}, f"followed up on visit {event.visit_id}"
         case SquadAssigned():
-            return event.by, f"squad {event.squad_id} ({event.squad_kind}, {event.volunteers} volunteers)"
+            data = {"squad_id": event.squad_id, "squad_kind": event.squad_kind, "volunteers": event.volunteers}
+            return event.by, data, f"squad {event.squad_id} ({event.squad_kind}, {event.volunteers} volunteers)"
         case MatterCommandRejected():
-            return event.actor_id, f"{event.command_type}: {event.reason}"
+            data = {"command_type": event.command_type, "reason": event.reason}
+            return event.actor_id, data, f"{event.command_type}: {event.reason}"
     raise TypeError(f"not an event: {type(event).__name__}")  # pragma: no cover - AnyEvent is exhaustive
 
 
 def timeline_entry(event: AnyEvent) -> Entry:
     """One ``TimelineEntry`` of the matters document."""
-    by, detail = _by_and_detail(event)
+    by, data, detail = _told(event)
     return {
         "sequence": event.sequence,
         "event_type": event.event_type,
@@ -96,6 +104,7 @@ def timeline_entry(event: AnyEvent) -> Entry:
         "message_id": str(event.message_id),
         "by": by,
         "detail": detail,
+        "data": data,
     }
 
 

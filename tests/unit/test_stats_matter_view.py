@@ -147,3 +147,20 @@ def test_report_fields_never_include_the_citizen_contact() -> None:
     report = m.reported.model_copy(update={"contact": CitizenContact(name="张三", phone="13800000000")})
     view = matter_document("m", [timeline_entry(report)], [report])
     assert "contact" not in view and "13800000000" not in repr(view)
+
+
+def test_each_timeline_entry_keeps_the_events_own_figures_as_data_beside_its_english_detail() -> None:
+    m = full_story()
+    view = matter_document("m", [timeline_entry(e) for e in m.events], m.events)
+    told = [(t["event_type"], t["data"], t["detail"]) for t in view["timeline"]]
+    assert told[0] == ("matter_reported", {"channel": "app"}, "app")
+    assert told[1] == (
+        "matter_dispatched",
+        {"round": 1, "reason": "reported", "tier": "department", "lead": CG},
+        f"round 1 (reported): department {CG}",
+    )
+    returned = ("matter_returned", {"outcome": "supervision", "reason": "wrong office"}, "supervision: wrong office")
+    assert returned in told
+    assert ("matter_rerouted", {"reason": "mediation first", "lead": JM}, "mediation first") in told
+    assert ("matter_accepted", {"role": "supporting"}, "supporting") in told
+    assert ("matter_closed", {"satisfaction": 4}, "satisfaction 4") in told
