@@ -150,6 +150,18 @@ async def matter_live(request: Request, matter_id: str, deps: Deps, who: Who, la
     return render(request, "_matter_live.html", lang, **_matter_context(deps, who, matter, lang))
 
 
+@router.get("/matters/{matter_id}/actions")
+async def matter_actions(
+    request: Request, matter_id: str, deps: Deps, who: Who, lang: LangDep, seen: int | None = None
+) -> Response:
+    """The action forms, when the matter changed since the page showed them (sequence ``seen``);
+    204 (htmx keeps what is there, typed text included) while it has not."""
+    matter = await handlers.matter_for(deps, who, matter_id)
+    if seen is not None and matter.get("sequence") == seen:
+        return Response(status_code=204)
+    return render(request, "_matter_actions.html", lang, **_matter_context(deps, who, matter, lang))
+
+
 def _matter_context(deps: ConsoleDeps, who: Principal, matter: dict[str, Any], lang: Lang) -> dict[str, Any]:
     mine = (
         next((b for b in matter.get("backlog") or [] if b.get("department_id") == who.subject), None)

@@ -171,3 +171,37 @@ async def test_department_client_reloads_its_open_matters_after_a_restart_and_fo
         client.on_item = on_item
         await client.handle_event(escalated[0])  # known from the read model: followed, not dropped
         assert followed == [escalated[0].level] and client.open_items()[0].escalation_level >= 1
+
+
+async def test_the_action_forms_are_sent_again_only_once_the_matter_moved_and_only_to_who_may_act(
+    settings: GwSettings,
+) -> None:
+    m = Matter("other", "urgent").report()  # comprehensive governance is the lead
+    department = issue_credential(SECRET, department_id=CG, town_id="changjia")
+    other_department = issue_credential(SECRET, department_id=CIVIL, town_id="changjia")
+    actions = f"/matters/{m.id}/actions"
+    async with running_stats(settings) as (_app, stats), console_over(settings, stats) as (_, console):
+        await publish_events(settings, m.events)
+
+        async def dispatched() -> tuple[bool, Any]:
+            body = (await stats.get(f"/v1/matters/{m.id}")).json()
+            return body.get("state") == "dispatched", body
+
+        sequence = int((await eventually(dispatched, "the matter dispatched"))["sequence"])
+        unchanged = await _get(console, department, f"{actions}?seen={sequence}")
+        assert unchanged.status_code == 204 and unchanged.text == ""  # htmx keeps the forms and what is typed
+        offered = await _get(console, department, f"{actions}?seen={sequence - 1}")
+        assert offered.status_code == 200 and 'id="accept"' in offered.text and f"seen={sequence}" in offered.text
+        assert _refused(await _get(console, other_department, f"{actions}?seen={sequence}"))
+
+        published = len(m.events)
+        m.command("accept_matter", CG)
+        await publish_events(settings, m.events[published:])
+
+        async def moved() -> tuple[bool, Any]:
+            page = await _get(console, department, f"{actions}?seen={sequence}")
+            return page.status_code == 200, page
+
+        page = await eventually(moved, "the forms sent again after the accept")
+        assert 'id="accept"' not in page.text and 'id="resolve"' in page.text
+        assert f"seen={m.now.version}" in page.text
