@@ -32,7 +32,12 @@ class ForbiddenError(Exception):
 
 
 class InvalidActionError(ValueError):
-    pass
+    """A form the console will not send: ``field`` names what is missing or wrong (the page says
+    ``invalid_<field>`` from ``services.console.i18n``)."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
 
 
 def _moment(value: str | None) -> datetime | None:
@@ -125,7 +130,7 @@ async def act(deps: ConsoleDeps, who: Principal, matter_id: str, action: str, te
     """Accept, return (a reason is required) or resolve, for a matter open for this department."""
     require_role(deps, who, "department")
     if action not in ACTIONS:
-        raise InvalidActionError(action)
+        raise InvalidActionError("action")
     text = text.strip()
     if action == "return" and not text:
         raise InvalidActionError("reason")

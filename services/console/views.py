@@ -3,6 +3,7 @@ seconds). Parse, call a handler, render: no rule lives here. Every refusal is a 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any
@@ -196,11 +197,20 @@ async def matter_action(
     lang: LangDep,
     text: Annotated[str, Form()] = "",
 ) -> Response:
+    return await send_from_form(request, lang, who, handlers.act(deps, who, matter_id, action, text), matter_id, action)
+
+
+async def send_from_form(
+    request: Request, lang: Lang, who: Principal, sending: Awaitable[object], matter_id: str, sent: str
+) -> Response:
+    """Awaits a command sent from one of the matter page's forms, then back to the matter page
+    saying what was sent; a form the console will not send is a 422 page naming what to mend."""
     try:
-        await handlers.act(deps, who, matter_id, action, text)
+        await sending
     except handlers.InvalidActionError as error:
-        return render(request, "forbidden.html", lang, status_code=422, who=who, reason=str(error))
-    return RedirectResponse(f"/matters/{matter_id}?sent={action}", status_code=303)
+        context = {"who": who, "field": error.field, "matter_id": matter_id}
+        return render(request, "invalid.html", lang, status_code=422, **context)
+    return RedirectResponse(f"/matters/{matter_id}?sent={sent}", status_code=303)
 
 
 @router.get("/overview")

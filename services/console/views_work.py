@@ -9,9 +9,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.console import work
-from services.console.handlers import InvalidActionError, require_role
+from services.console.handlers import require_role
 from services.console.intake_client import IntakeUnavailableError, ReportRefusedError
-from services.console.views import After, Deps, LangDep, Who, render
+from services.console.views import After, Deps, LangDep, Who, render, send_from_form
 from shared.domain import Category, Severity
 
 router = APIRouter(include_in_schema=False)
@@ -78,11 +78,7 @@ async def grid_report(
 async def whistle(
     request: Request, matter_id: str, deps: Deps, who: Who, lang: LangDep, text: Annotated[str, Form()] = ""
 ) -> Response:
-    try:
-        await work.whistle(deps, who, matter_id, text)
-    except InvalidActionError as error:
-        return render(request, "forbidden.html", lang, status_code=422, who=who, reason=str(error))
-    return RedirectResponse(f"/matters/{matter_id}?sent=whistle", status_code=303)
+    return await send_from_form(request, lang, who, work.whistle(deps, who, matter_id, text), matter_id, "whistle")
 
 
 @router.post("/matters/{matter_id}/feedback")
@@ -94,11 +90,9 @@ async def feedback(
     lang: LangDep,
     satisfaction: Annotated[int, Form()] = 5,
 ) -> Response:
-    try:
-        await work.feedback(deps, who, matter_id, satisfaction)
-    except InvalidActionError as error:
-        return render(request, "forbidden.html", lang, status_code=422, who=who, reason=str(error))
-    return RedirectResponse(f"/matters/{matter_id}?sent=feedback_action", status_code=303)
+    return await send_from_form(
+        request, lang, who, work.feedback(deps, who, matter_id, satisfaction), matter_id, "feedback_action"
+    )
 
 
 @router.get("/supervision")
@@ -133,8 +127,6 @@ async def reroute(
     supporting: Annotated[list[str] | None, Form()] = None,
     text: Annotated[str, Form()] = "",
 ) -> Response:
-    try:
-        await work.reroute(deps, who, matter_id, lead, supporting or [], text)
-    except InvalidActionError as error:
-        return render(request, "forbidden.html", lang, status_code=422, who=who, reason=str(error))
-    return RedirectResponse(f"/matters/{matter_id}?sent=reroute", status_code=303)
+    return await send_from_form(
+        request, lang, who, work.reroute(deps, who, matter_id, lead, supporting or [], text), matter_id, "reroute"
+    )

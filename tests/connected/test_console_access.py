@@ -114,6 +114,11 @@ async def test_each_role_sees_only_its_own_and_every_refusal_is_a_403_page(setti
             headers={"Cookie": f"gw_console={grid}"},
         )
         assert _refused(whistle)  # with the departments already: nothing to whistle
+        blank = await console.post(
+            f"/matters/{ids['grid_tier']}/whistle", data={"text": "  "}, headers={"Cookie": f"gw_console={grid}"}
+        )
+        assert blank.status_code == 422 and 'id="invalid"' in blank.text and 'data-field="reason"' in blank.text
+        assert "请填写理由" in blank.text and f'href="/matters/{ids["grid_tier"]}"' in blank.text
 
         watched = await _get(console, supervisor, "/supervision")
         assert watched.status_code == 200 and all(i in watched.text for i in ids.values())
