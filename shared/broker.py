@@ -27,7 +27,7 @@ from pamqp.commands import Basic
 from yarl import URL
 
 from shared import topology
-from shared.errors import UnroutableError, describe_error, is_permanent
+from shared.errors import ConfirmLostError, UnroutableError, describe_error, is_permanent
 from shared.transport_metrics import BoundedRabbitPrometheusMiddleware
 
 if TYPE_CHECKING:
@@ -200,7 +200,8 @@ async def publish_confirmed(
     """Publish persistently and return only once the broker confirmed it (within ``confirm_timeout`` s).
 
     Raises ``UnroutableError`` when no queue is bound for the routing key, ``DeliveryError`` (or a
-    connection error) when the broker did not take it, ``TimeoutError`` when it did not confirm in time.
+    connection error) when the broker did not take it, ``TimeoutError`` when it did not confirm in time,
+    ``ConfirmLostError`` when the connection closed while it waited for the confirm.
     """
     try:
         # FastStream's own ``timeout`` does not bound a publish on a connection the broker blocked
@@ -223,6 +224,16 @@ async def publish_confirmed(
         if error.message is not None:  # the broker returned the message: unroutable
             raise UnroutableError(f"no queue bound for {exchange_name(exchange)}/{routing_key}") from error
         raise
+    except asyncio.CancelledError as error:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # this task is being cancelled (shutdown): not the broker's doing
+        # aiormq fails a pending confirm with its reader's CancelledError when it drops a connection
+        # (a node that stopped answering, "No frames were received"): a broker failure, which must
+        # reach the caller as an Exception (intake answers 503), not pass as a cancellation (a 500)
+        raise ConfirmLostError(
+            f"connection closed before the publish to {exchange_name(exchange)} was confirmed"
+        ) from error
     if result is not None and not isinstance(result, Basic.Ack):
         raise UnroutableError(f"publish to {exchange_name(exchange)}/{routing_key} not confirmed: {result!r}")
 

@@ -13,6 +13,11 @@ class UnroutableError(Exception):
     """A publish was returned by the broker: no queue is bound for its routing key."""
 
 
+class ConfirmLostError(ConnectionError):
+    """The broker connection closed while a publish waited for its confirm: it may or may not
+    have been taken, so the sender retries with the same message id (consumers deduplicate)."""
+
+
 def describe_validation_error(error: ValidationError) -> str:
     """``loc: message`` per problem, never the offending input (it may be personal data)."""
     parts = []

@@ -139,7 +139,8 @@ def body_of(message: aio_pika.abc.AbstractIncomingMessage) -> dict[str, Any]:
 
 
 class TcpProxy:
-    """127.0.0.1:<port> -> target; ``cut()`` drops every connection and refuses new ones."""
+    """127.0.0.1:<port> -> target; ``cut()`` drops every connection and refuses new ones;
+    ``freeze()`` keeps them open but passes nothing either way (a SIGSTOPped node), ``thaw()`` resumes."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
@@ -147,6 +148,14 @@ class TcpProxy:
         self.server: asyncio.Server | None = None
         self.writers: set[asyncio.StreamWriter] = set()
         self.tasks: set[asyncio.Task[None]] = set()
+        self.flowing = asyncio.Event()
+        self.flowing.set()
+
+    def freeze(self) -> None:
+        self.flowing.clear()
+
+    def thaw(self) -> None:
+        self.flowing.set()
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
@@ -180,8 +189,8 @@ class TcpProxy:
             return
         self.writers |= {writer, up_writer}
         pumps = [
-            asyncio.create_task(self._pump(reader, up_writer)),
-            asyncio.create_task(self._pump(up_reader, writer)),
+            asyncio.create_task(self._pump(reader, up_writer, self.flowing)),
+            asyncio.create_task(self._pump(up_reader, writer, self.flowing)),
         ]
         self.tasks.update(pumps)
         with contextlib.suppress(asyncio.CancelledError):
@@ -194,8 +203,9 @@ class TcpProxy:
         self.tasks.difference_update(pumps)
 
     @staticmethod
-    async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, flowing: asyncio.Event) -> None:
         with contextlib.suppress(ConnectionError, asyncio.CancelledError):
             while data := await reader.read(65536):
+                await flowing.wait()
                 writer.write(data)
                 await writer.drain()

@@ -171,6 +171,40 @@ async def test_broker_cut_off_answers_503_and_the_same_report_later_succeeds_onc
         await proxy.cut()
 
 
+async def test_a_broker_that_stops_answering_mid_publish_is_503_never_500(settings: GwSettings) -> None:
+    """A frozen node (SIGSTOP): the client gives the connection up after ~3 heartbeats while a
+    report waits for its confirm; aiormq fails that confirm with a CancelledError, which once
+    escaped intake's error handling as a 500 (make chaos, SIGSTOP row)."""
+    proxy = TcpProxy(*settings.amqp_host_port)
+    await proxy.start()
+    # heartbeat 1 s: the connection is given up after (1 + 1) * 3 s, well inside the publish timeout
+    config = intake_settings(settings, amqp_url=proxy.url(settings.amqp_url), amqp_heartbeat=1, publish_timeout=30.0)
+    submitted = report()
+    try:
+        async with EventObserver(settings.amqp_url) as events, running_intake(config) as intake:
+            proxy.freeze()
+            refused = await intake.client.post("/v1/reports", json=submitted, headers=grid_token(), timeout=40)
+            assert refused.status_code == 503, refused.text
+            assert refused.headers["retry-after"] == "5"
+
+            proxy.thaw()
+            answers = []
+            for _ in range(80):  # bounded: the broker client reconnects every 2 s
+                answer = await intake.client.post("/v1/reports", json=submitted, headers=grid_token())
+                answers.append(answer.status_code)
+                if answer.status_code == 202:
+                    break
+                assert answer.status_code == 503
+                await asyncio.sleep(0.25)  # polling pause while the client reconnects
+            assert answers[-1] == 202, answers
+            # the frozen publish may still reach the broker after the thaw: then twice, as one message
+            got = await events.take(2, within=3.0)
+            assert {str(body_of(m)["matter_id"]) for m in got} == {answer.json()["matter_id"]}
+            assert len({m.message_id for m in got}) == 1
+    finally:
+        await proxy.cut()
+
+
 async def test_batch_answers_one_result_per_item_in_order(settings: GwSettings) -> None:
     repeated = report()
     items = [report(), {**report(), "summary": ""}, report(grid_id=GRID_B, micro_grid_id=None), repeated, repeated]
