@@ -93,7 +93,8 @@ class BotCrew:
     memory: dict[str, MatterMemory] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     commands_sent: int = 0
-    foreign_items: int = 0  # work items of other runs handed back
+    leave_unknown: bool = False  # people share the queues (make run): take no part in what the plan does not know
+    foreign_items: int = 0  # work items the plan does not know: handed back, or left to people
     visits_sent: int = 0
     held: dict[int, dict[str, MatterDispatched]] = field(default_factory=dict)  # visit -> its matters in supervision
     visited: set[int] = field(default_factory=set)
@@ -127,10 +128,20 @@ class BotCrew:
         if body.get("event_type") != "matter_dispatched":
             return  # escalation notices: the supervisor bot only acts on dispatched work
         if not self.take(MatterDispatched.model_validate(body), owner_of(message.raw_message.routing_key or "")):
+            self.foreign_items += 1
+            if self.leave_unknown:
+                # A person's matter (reported in the web console or through the API while the bots
+                # run): the person works it in the console, from the read model, so this copy of
+                # the notice is acknowledged and nothing is done with it. Handing it back would
+                # only bounce it between the bots until the delivery limit dead-letters it.
+                log.info(
+                    "work item of a matter the plan does not know left to people",
+                    extra={"queue": owner_of(message.raw_message.routing_key or "")},
+                )
+                return
             # Another run's matter (another simulator, or one interrupted earlier): hand it back
             # for its own crew. The queue's delivery limit parks it in <queue>.dead after a few
             # rounds if nobody takes it, where it stays visible and replayable — never dropped.
-            self.foreign_items += 1
             await asyncio.sleep(FOREIGN_REQUEUE_PAUSE)
             await message.nack(requeue=True)
 

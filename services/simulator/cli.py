@@ -93,6 +93,15 @@ def simulate_command(
         bool, typer.Option("--until-drained", help="Wait until every matter is closed in the read models")
     ] = False,
     bots: Annotated[bool, typer.Option(help="Host the department, grid and supervisor bots in this process")] = True,
+    leave_unknown: Annotated[
+        bool,
+        typer.Option(
+            "--leave-unknown/--hand-back-unknown",
+            help="What the bots do with work items of matters this run did not plan: leave them to people "
+            "working the same queues in the web console (acknowledged, nothing done), or hand them back "
+            "for another run's bots (requeued; the delivery limit parks them in <queue>.dead)",
+        ),
+    ] = False,
     intake_url: Annotated[str, typer.Option(help="Intake base URL")] = "http://127.0.0.1:8010",
     stats_url: Annotated[str, typer.Option(help="Stats base URL")] = "http://127.0.0.1:8030",
     drain_timeout: Annotated[float, typer.Option(help="Seconds to wait for draining")] = 1800.0,
@@ -119,6 +128,7 @@ def simulate_command(
         until_drained=until_drained,
         drain_timeout=drain_timeout,
         with_bots=bots,
+        leave_unknown=leave_unknown,
         intake_url=intake_url,
         stats_url=stats_url,
     )

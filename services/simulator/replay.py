@@ -38,6 +38,7 @@ class ReplayOptions:
     until_drained: bool = False
     drain_timeout: float = 1800.0
     with_bots: bool = True
+    leave_unknown: bool = False  # the bots acknowledge, and leave to people, matters the plan does not know
     intake_url: str = "http://127.0.0.1:8010"
     stats_url: str = "http://127.0.0.1:8030"
     concurrency: int = 32
@@ -74,7 +75,9 @@ async def replay(
         plan = plan[: options.limit]
     towns = sorted({m.town_id for m in plan})
     broker = make_broker(settings, service="simulator")
-    crew = BotCrew(registry, {m.report_id: m for m in plan}, broker, speed=options.speed)
+    crew = BotCrew(
+        registry, {m.report_id: m for m in plan}, broker, speed=options.speed, leave_unknown=options.leave_unknown
+    )
     if options.with_bots:
         crew.subscribe(settings.prefetch, towns)
     await broker.start()

@@ -217,6 +217,7 @@ class LocalRun:
         self.summary_path.unlink(missing_ok=True)
         args = ["--scenario", self.scenario_ref, "--speed", str(self.speed), "--rate", str(self.rate)]
         args += ["--until-drained", "--intake-url", self.endpoints.intake, "--stats-url", self.endpoints.stats]
+        args += ["--leave-unknown"]  # a person in the web console works the same queues as the bots
         args += ["--summary", str(self.summary_path)] + (["--limit", str(self.limit)] if self.limit else [])
         self.simulator = ManagedProcess(
             "simulator", python_module("services.cli", "simulate", *args), self.logs / "simulator.log", env=self.env
