@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -138,6 +138,19 @@ async def test_grid_token_is_refused_for_another_grid_and_bad_tokens_are_401(set
         assert len(await events.take(1)) == 1
 
 
+async def _accepted_once_the_broker_is_back(intake: Any, submitted: dict[str, Any]) -> Any:
+    """The same report again until 202; meanwhile every answer is 503 (bounded: 20 s of retries)."""
+    answers = []
+    for _ in range(80):
+        answer = await intake.client.post("/v1/reports", json=submitted, headers=grid_token())
+        answers.append(answer.status_code)
+        if answer.status_code == 202:
+            return answer
+        assert answer.status_code == 503, answers
+        await asyncio.sleep(0.25)  # polling pause: the broker client reconnects every 2 s
+    pytest.fail(f"no 202 after the broker came back: {answers}")
+
+
 async def test_broker_cut_off_answers_503_and_the_same_report_later_succeeds_once(settings: GwSettings) -> None:
     proxy = TcpProxy(*settings.amqp_host_port)
     await proxy.start()
@@ -152,15 +165,7 @@ async def test_broker_cut_off_answers_503_and_the_same_report_later_succeeds_onc
             assert await events.count_now() == 0
 
             await proxy.restore()
-            answers = []
-            for _ in range(60):  # bounded: the broker client reconnects every 2 s
-                answer = await intake.client.post("/v1/reports", json=submitted, headers=grid_token())
-                answers.append(answer.status_code)
-                if answer.status_code == 202:
-                    break
-                assert answer.status_code == 503
-                await asyncio.sleep(0.25)  # polling pause: the client reconnects every 2 s
-            assert answers[-1] == 202, answers
+            answer = await _accepted_once_the_broker_is_back(intake, submitted)
             again = await intake.client.post("/v1/reports", json=submitted, headers=grid_token())
             assert again.json()["matter_id"] == answer.json()["matter_id"]
             got = await events.take(1)
@@ -188,15 +193,7 @@ async def test_a_broker_that_stops_answering_mid_publish_is_503_never_500(settin
             assert refused.headers["retry-after"] == "5"
 
             proxy.thaw()
-            answers = []
-            for _ in range(80):  # bounded: the broker client reconnects every 2 s
-                answer = await intake.client.post("/v1/reports", json=submitted, headers=grid_token())
-                answers.append(answer.status_code)
-                if answer.status_code == 202:
-                    break
-                assert answer.status_code == 503
-                await asyncio.sleep(0.25)  # polling pause while the client reconnects
-            assert answers[-1] == 202, answers
+            answer = await _accepted_once_the_broker_is_back(intake, submitted)
             # the frozen publish may still reach the broker after the thaw: then twice, as one message
             got = await events.take(2, within=3.0)
             assert {str(body_of(m)["matter_id"]) for m in got} == {answer.json()["matter_id"]}
