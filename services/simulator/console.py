@@ -107,7 +107,7 @@ class ConsoleState:
             response.raise_for_status()
             figures.update({k: v for k, v in response.json().get("counts", {}).items() if isinstance(v, int)})
         if self.baseline is None:
-            self.baseline = figures
+            self.baseline = Counter(figures)  # a copy: subtracting it from itself would zero it
         figures.subtract(self.baseline)
         self.figures = figures
         response = await http.get(f"{self.endpoints.stats}/v1/backlog")

@@ -6,6 +6,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import pytest
 from rich.console import Console
 
@@ -94,3 +95,24 @@ def test_exit_codes_read_as_people_say_them() -> None:
     assert describe_exit(1) == "exit 1"
     assert describe_exit(-15) == "ended by SIGTERM"
     assert describe_exit(None) == "not started"
+
+
+async def test_the_figures_are_this_runs_the_stats_api_minus_what_earlier_runs_left(tmp_path: Path) -> None:
+    """Earlier runs left 2,073 matters in the read models; this run's console counts only its own."""
+    totals = iter([{"reported": 2073, "closed": 2000}, {"reported": 2083, "closed": 2004}])
+    answers: dict[str, int] = {}
+
+    def stats(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/backlog":
+            return httpx.Response(200, json={"departments": []})
+        answers.update(next(totals))
+        return httpx.Response(200, json={"counts": dict(answers)})
+
+    state = _state(tmp_path)
+    state.figures = Counter()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(stats), base_url="http://s") as http:
+        await state._read_stats(http)
+        assert (state.figures["reported"], state.figures["closed"]) == (0, 0)
+        await state._read_stats(http)
+    assert (state.figures["reported"], state.figures["closed"]) == (10, 4)
+    assert "counted 10 closed 4" in status_line(state)
