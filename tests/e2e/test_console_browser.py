@@ -28,8 +28,10 @@ OTHER = "changjia.civil_affairs"
 GRID = "changjia-g003"
 PHONE = "13912345678"
 SECRET_KEY = SecretStr(SECRET)
-PORTS = {"stats": 46130, "dispatch": 46120, "intake": 46110, "console": 46140}
-WORK_PORTS = {"stats": 46230, "dispatch": 46220, "intake": 46210, "console": 46240}
+# below the kernel's ephemeral range (32768-60999): a fixed port up there can be held, at that
+# moment, by any outgoing connection's local end (CI met "address already in use" on 46120)
+PORTS = {"stats": 26130, "dispatch": 26120, "intake": 26110, "console": 26140}
+WORK_PORTS = {"stats": 26230, "dispatch": 26220, "intake": 26210, "console": 26240}
 
 
 def _report(intake: str, *, category: str = "living_environment", summary: str = "村口垃圾堆放点起火后无人清理") -> str:
