@@ -132,18 +132,16 @@ class DeadLetterMiddleware(BaseMiddleware):
             }
         )
         try:
-            await broker.publish(
+            await publish_confirmed(
+                broker,
                 raw.body,
                 exchange=topology.DEAD,
                 routing_key=queue_name,
                 headers=headers,
-                persist=True,
-                mandatory=True,
                 content_type=raw.content_type,
                 message_id=raw.message_id,
                 correlation_id=raw.correlation_id,
                 message_type=raw.type,
-                timeout=PUBLISH_TIMEOUT,
             )
         except Exception as publish_error:  # keep the message: requeue instead
             log.error("dead-lettering failed, message requeued", extra={"error": describe_error(publish_error)})
@@ -195,6 +193,7 @@ async def publish_confirmed(
     correlation_id: str | None = None,
     message_type: str | None = None,
     headers: dict[str, Any] | None = None,
+    content_type: str | None = "application/json",
     confirm_timeout: float = PUBLISH_TIMEOUT,
 ) -> None:
     """Publish persistently and return only once the broker confirmed it (within ``confirm_timeout`` s).
@@ -217,7 +216,7 @@ async def publish_confirmed(
                 correlation_id=correlation_id,
                 message_type=message_type,
                 headers=headers,
-                content_type="application/json",
+                content_type=content_type,
                 timeout=confirm_timeout,
             )
     except DeliveryError as error:

@@ -127,17 +127,15 @@ class BotCrew:
             return
         if body.get("event_type") != "matter_dispatched":
             return  # escalation notices: the supervisor bot only acts on dispatched work
-        if not self.take(MatterDispatched.model_validate(body), owner_of(message.raw_message.routing_key or "")):
+        owner = owner_of(message.raw_message.routing_key or "")
+        if not self.take(MatterDispatched.model_validate(body), owner):
             self.foreign_items += 1
             if self.leave_unknown:
                 # A person's matter (reported in the web console or through the API while the bots
                 # run): the person works it in the console, from the read model, so this copy of
                 # the notice is acknowledged and nothing is done with it. Handing it back would
                 # only bounce it between the bots until the delivery limit dead-letters it.
-                log.info(
-                    "work item of a matter the plan does not know left to people",
-                    extra={"queue": owner_of(message.raw_message.routing_key or "")},
-                )
+                log.info("work item of a matter the plan does not know left to people", extra={"owner": owner})
                 return
             # Another run's matter (another simulator, or one interrupted earlier): hand it back
             # for its own crew. The queue's delivery limit parks it in <queue>.dead after a few

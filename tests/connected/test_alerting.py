@@ -42,12 +42,13 @@ CIVIL = "changjia.civil_affairs"
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "alerts" / "gridwhistle.yml"
 AM_CONFIG = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
-STATS_REFRESH_SECONDS = "1"
 PROM_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 BACKLOG_ALERT = "GridwhistleDepartmentBacklogHigh"
 TEST_THRESHOLD = 2
 UNACCEPTED = 4
 DEADLINE_S = 60.0
+STATS_REFRESH_SECONDS = 1  # each stats replica's read-model snapshot (GW_STATS_REFRESH_SECONDS)
+SCRAPE_SECONDS = 1  # the test's Prometheus servers
 
 
 class Processes:
@@ -94,7 +95,7 @@ def start_stats(procs: Processes, settings: GwSettings, name: str) -> str:
         "GW_AMQP_MANAGEMENT_URL": settings.amqp_management_url,
         "GW_MONGO_URL": settings.mongo_url,
         "GW_MONGO_DB": settings.mongo_db,
-        "GW_STATS_REFRESH_SECONDS": STATS_REFRESH_SECONDS,
+        "GW_STATS_REFRESH_SECONDS": str(STATS_REFRESH_SECONDS),
     }
     proc = procs.start(name, service_argv("stats", port), env)
     wait_http(f"http://127.0.0.1:{port}/healthz", 60, name, proc)
@@ -120,7 +121,7 @@ def start_prometheus(
     procs: Processes, tmp_path: Path, name: str, stats: list[str], rules: Path, alertmanager: str | None = None
 ) -> str:
     config: dict[str, Any] = yaml.safe_load(PROM_CONFIG.read_text(encoding="utf-8"))
-    config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    config["global"] = {"scrape_interval": f"{SCRAPE_SECONDS}s", "evaluation_interval": f"{SCRAPE_SECONDS}s"}
     config["rule_files"] = [str(rules / "*.yml")]
     config["scrape_configs"] = [j for j in config["scrape_configs"] if j["job_name"] == "gridwhistle-stats"]
     config["scrape_configs"][0]["static_configs"] = [{"targets": stats}]
@@ -251,9 +252,9 @@ def results(prom: str, expr: str) -> dict[str, float]:
     return out
 
 
-# an age is computed at each replica's own snapshot (refreshed every second, scraped every second):
-# two replicas' ages of the same oldest matter differ by up to a refresh plus a scrape
-AGE_TOLERANCE_S = 2 * float(STATS_REFRESH_SECONDS) + 1
+# an age is stamped at its replica's own snapshot: the other replica's snapshot may be up to one
+# refresh newer, and each Prometheus may hold a sample one scrape (of a snapshot one refresh) older
+AGE_TOLERANCE_S = 2 * STATS_REFRESH_SECONDS + SCRAPE_SECONDS
 
 
 def same(one: dict[str, float], two: dict[str, float], *, rate: bool, age: bool) -> bool:

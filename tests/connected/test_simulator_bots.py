@@ -6,8 +6,6 @@ such items back for another run's crew, when the delivery limit parks it in ``<q
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
 
 import aio_pika
 import pytest
@@ -16,7 +14,7 @@ from services.simulator.bots import BotCrew
 from shared import topology
 from shared.broker import publish_event
 from shared.settings import GwSettings
-from tests.connected.dispatch_harness import client_broker, reported, running_dispatch
+from tests.connected.dispatch_harness import client_broker, eventually, reported, running_dispatch
 
 pytestmark = pytest.mark.connected
 
@@ -29,13 +27,6 @@ async def _ready(settings: GwSettings, queue: str) -> int:
         channel = await connection.channel()
         declared = await channel.declare_queue(queue, passive=True)
         return int(declared.declaration_result.message_count or 0)
-
-
-async def _until(check: Callable[[], Awaitable[bool]], what: str, within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.2)
 
 
 @pytest.mark.parametrize("leave_unknown", [True, False], ids=["left-to-people", "handed-back"])
@@ -55,10 +46,10 @@ async def test_a_persons_matter_is_left_to_people_or_handed_back_as_told(
             await publish_event(broker, reported("other", "urgent"))  # the person's report
             crew = crews[0]
 
-            async def seen() -> bool:
-                return crew.foreign_items >= 1
+            async def handled() -> int:
+                return crew.foreign_items
 
-            await _until(seen, "the bots to get the person's work item")
+            await eventually(handled, lambda n: n >= 1, what="the person's work item at the bots")
             if leave_unknown:
                 await asyncio.sleep(1.0)  # would it come back? (a requeue is redelivered within ms)
                 assert crew.foreign_items == 1
@@ -66,9 +57,9 @@ async def test_a_persons_matter_is_left_to_people_or_handed_back_as_told(
                 assert await _ready(settings, work.dead_letter_queue) == 0
             else:
 
-                async def parked() -> bool:
-                    return await _ready(settings, work.dead_letter_queue) == 1
+                async def parked() -> int:
+                    return await _ready(settings, work.dead_letter_queue)
 
-                await _until(parked, f"the work item parked in {work.dead_letter_queue}")
+                await eventually(parked, lambda n: n == 1, within=30.0, what=f"the item in {work.dead_letter_queue}")
                 # the first delivery and DELIVERY_LIMIT redeliveries, then the quorum queue parks it
                 assert crew.foreign_items == topology.DELIVERY_LIMIT + 1
